@@ -649,26 +649,30 @@ def _prop_args(flag: str, props: dict[str, object] | None) -> list[str]:
     return out
 
 
+_NULL_MARKER = "<kafkakit-null>"
+
+
 def console_produce(bootstrap: str, topic: str, messages: Iterable[str | tuple[str, str]], *,
                     props: dict[str, object] | None = None, key_separator: str = "\t",
                     timeout: float = 120.0, version: str | None = None) -> None:
     """Produce with the Java console producer (``--sync``, one request per record).
 
-    ``messages`` are values, or (key, value) tuples; neither may contain newlines, and keys
-    may not contain ``key_separator``. ``props`` are producer configs (acks, compression.type, ...).
+    ``messages`` are values, or (key, value) tuples (key None = null key); neither may contain
+    newlines, and keys may not contain ``key_separator``. ``props`` are producer configs (acks, compression.type, ...).
     """
+    msgs = list(messages)
+    keyed = any(isinstance(m, tuple) for m in msgs)
     lines: list[str] = []
-    keyed = False
-    for m in messages:
+    for m in msgs:
         if isinstance(m, tuple):
-            keyed = True
             k, v = m
-            lines.append(f"{k}{key_separator}{v}")
+            lines.append(f"{_NULL_MARKER if k is None else k}{key_separator}{v}")
         else:
-            lines.append(m)
+            lines.append(f"{_NULL_MARKER}{key_separator}{m}" if keyed else m)
     args = ["--bootstrap-server", bootstrap, "--topic", topic, "--sync"]
     if keyed:
-        args += ["--reader-property", "parse.key=true", "--reader-property", f"key.separator={key_separator}"]
+        args += ["--reader-property", "parse.key=true", "--reader-property", f"key.separator={key_separator}",
+                 "--reader-property", f"null.marker={_NULL_MARKER}"]
     args += _prop_args("--command-property", props)
     run_java_tool(CONSOLE_PRODUCER, args, input="".join(line + "\n" for line in lines),
                   timeout=timeout, version=version)
@@ -750,7 +754,7 @@ def producer_perf_test(bootstrap: str, topic: str, *, num_records: int, record_s
 def consumer_perf_test(bootstrap: str, topic: str, *, messages: int, timeout_ms: int = 60000,
                        props: dict[str, object] | None = None, version: str | None = None) -> PerfResult:
     """kafka-consumer-perf-test (reads ``messages`` records from the beginning)."""
-    args = ["--bootstrap-server", bootstrap, "--topic", topic, "--messages", str(messages),
+    args = ["--bootstrap-server", bootstrap, "--topic", topic, "--num-records", str(messages),
             "--timeout", str(timeout_ms)]
     args += _prop_args("--command-property", props)
     res = run_java_tool(CONSUMER_PERF_TEST, args, timeout=timeout_ms / 1000 + 90, version=version)

@@ -51,11 +51,15 @@ def codec_id(name: str | int | None) -> int:
     if isinstance(name, int):
         if name in CODEC_NAMES:
             return name
-        raise UnsupportedCodecError(f"unknown compression codec id {name}; use 0-4 (none, gzip, snappy, lz4, zstd)")
+        raise UnsupportedCodecError(
+            f"unknown compression codec id {name}; use 0-4 (none, gzip, snappy, lz4, zstd)"
+        )
     key = name.lower()
     if key in CODEC_IDS:
         return CODEC_IDS[key]
-    raise UnsupportedCodecError(f"unknown compression type {name!r}; use None, 'gzip', 'snappy', 'lz4' or 'zstd'")
+    raise UnsupportedCodecError(
+        f"unknown compression type {name!r}; use None, 'gzip', 'snappy', 'lz4' or 'zstd'"
+    )
 
 
 def codec_name(codec: int) -> str:
@@ -69,7 +73,11 @@ def codec_name(codec: int) -> str:
 def compress(codec: int, data: bytes | bytearray | memoryview, level: int | None = None) -> bytes:
     """Compress ``data`` with the codec ``codec`` (0-4). Codec 0 returns the data unchanged."""
     if codec == LZ4:
-        comp = cramjam.lz4.Compressor(level=level, content_checksum=False, block_linked=False)
+        # level 1 is lz4's fast mode, what Kafka's Java client uses by default; cramjam's own
+        # default picks the slow high-compression mode.
+        comp = cramjam.lz4.Compressor(
+            level=level if level is not None else 1, content_checksum=False, block_linked=False
+        )
         comp.compress(data)
         return bytes(comp.finish())
     if codec == SNAPPY:
@@ -81,7 +89,9 @@ def compress(codec: int, data: bytes | bytearray | memoryview, level: int | None
         return cobj.compress(data) + cobj.flush()
     if codec == NONE:
         return bytes(data)
-    raise UnsupportedCodecError(f"unknown compression codec id {codec}; use 0-4 (none, gzip, snappy, lz4, zstd)")
+    raise UnsupportedCodecError(
+        f"unknown compression codec id {codec}; use 0-4 (none, gzip, snappy, lz4, zstd)"
+    )
 
 
 def _xerial_compress(data: bytes | bytearray | memoryview) -> bytes:
@@ -178,7 +188,9 @@ def _snappy_decompress(data: bytes | bytearray | memoryview, max_size: int | Non
             (size,) = _unpack_i32_from(view, pos)
             pos += 4
             if size < 0 or pos + size > end:
-                raise CorruptRecordError(f"snappy data does not decompress: xerial block of {size} bytes is truncated")
+                raise CorruptRecordError(
+                    f"snappy data does not decompress: xerial block of {size} bytes is truncated"
+                )
             block = view[pos : pos + size]
             pos += size
             if max_size is not None:

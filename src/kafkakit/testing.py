@@ -1,0 +1,1 @@
+"""pytest plugin (placeholder until the broker lands): the ``kafka_broker`` fixture."""
