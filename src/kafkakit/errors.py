@@ -811,15 +811,14 @@ RecordTooLargeError = MessageSizeTooLargeError
 
 def _iter_broker_errors() -> Iterator[type[BrokerResponseError]]:
     for _name, obj in inspect.getmembers(sys.modules[__name__], inspect.isclass):
-        if issubclass(obj, BrokerResponseError) and obj.message is not None and obj.errno is not None:
+        # only classes that declare a code themselves (IncompatibleBrokerVersion inherits 35)
+        if issubclass(obj, BrokerResponseError) and "errno" in vars(obj):
             yield obj
 
 
-kafka_errors: dict[int, type[BrokerResponseError]] = {}
-for _cls in _iter_broker_errors():
-    if _cls.errno is not None and _cls.errno not in kafka_errors:
-        kafka_errors[_cls.errno] = _cls
-kafka_errors[-1] = UnknownError  # the generated classes below subclass it; keep -1 pointing here
+kafka_errors: dict[int, type[BrokerResponseError]] = {
+    _cls.errno: _cls for _cls in _iter_broker_errors() if _cls.errno is not None
+}
 
 _unrecognized: dict[int, type[BrokerResponseError]] = {}
 

@@ -99,4 +99,5 @@ class DefaultPartitioner:
             raise ValueError(f"topic {topic!r} has no known partitions in the cluster metadata")
         all_partitions = sorted(partitions)
         available = sorted(cluster.available_partitions_for_topic(topic) or ())
-        return self(serialized_key, all_partitions, available)
+        chosen: int = self(serialized_key, all_partitions, available)
+        return chosen

@@ -34,7 +34,6 @@ from typing import Any
 from kafkakit.broker.handlers import (
     ACCEPTED_VERSIONS,
     HANDLERS,
-    NOT_ADVERTISED,
     advertised_versions,
     api_versions_body,
     error_response,
@@ -42,14 +41,16 @@ from kafkakit.broker.handlers import (
 from kafkakit.broker.state import BrokerConfig, BrokerState, load_cluster_id
 from kafkakit.broker.topics import TopicManager
 from kafkakit.errors import ProtocolDecodeError
+from kafkakit.protocol import primitives as P
 from kafkakit.protocol.apis import API_BY_KEY
-from kafkakit.protocol.frame import RequestHeader, decode_request_header, encode_response_payload
+from kafkakit.protocol.frame import RequestHeader, encode_response_payload, request_header_flexible
 
 log = logging.getLogger("kafkakit.broker")
 
 __all__ = ["BrokerServer"]
 
 _SIZE = struct.Struct(">i")
+_HEADER = struct.Struct(">hhih")  # api_key, api_version, correlation_id, client_id length
 _KEY = struct.Struct(">h")
 _READ_BUFFER = 256 * 1024
 #: a request header is at least api_key, api_version, correlation_id and a client id length
@@ -62,6 +63,30 @@ UNKNOWN_SERVER_ERROR = -1
 
 class _CloseConnection(Exception):
     """The request cannot be answered: close its connection (the reason is logged)."""
+
+
+def decode_header(frame: bytes | bytearray) -> tuple[RequestHeader, int]:
+    """Request header v1/v2 of a frame (without its size prefix) and the offset of the body."""
+    try:
+        api_key, api_version, correlation_id, n = _HEADER.unpack_from(frame, 0)
+        pos = 10
+        client_id = None
+        if n >= 0:
+            if pos + n > len(frame):
+                raise ValueError(f"client id of {n} bytes runs past the end of the frame")
+            client_id = frame[pos : pos + n].decode("utf-8")
+            pos += n
+        if request_header_flexible(api_key, api_version):
+            ntags, pos = P.read_uvarint(frame, pos)
+            for _ in range(ntags):
+                _, pos = P.read_uvarint(frame, pos)
+                size, pos = P.read_uvarint(frame, pos)
+                pos += size
+            if pos > len(frame):
+                raise ValueError("header tagged fields run past the end of the frame")
+    except (struct.error, IndexError, ValueError, UnicodeDecodeError) as exc:
+        raise _CloseConnection(f"malformed request header: {exc}") from None
+    return RequestHeader(api_key, api_version, correlation_id, client_id), pos
 
 
 class _Connection(asyncio.BufferedProtocol):
@@ -249,10 +274,7 @@ class _Connection(asyncio.BufferedProtocol):
                 self.transport.writelines(out)
 
     async def _handle(self, frame: bytes | bytearray) -> bytes | None:
-        try:
-            header, pos = decode_request_header(frame)
-        except ProtocolDecodeError as exc:
-            raise _CloseConnection(f"malformed request header: {exc}") from None
+        header, pos = decode_header(frame)
         key, version = header.api_key, header.api_version
         api = API_BY_KEY.get(key)
         if api is None:
@@ -262,7 +284,9 @@ class _Connection(asyncio.BufferedProtocol):
             body = api_versions_body(self.state, UNSUPPORTED_VERSION)
             return encode_response_payload(key, 0, header.correlation_id, api.encode_response(0, body))
         if not api.supports(version):
-            raise _CloseConnection(f"{api.name} v{version} is not supported (versions {api.min_version}-{api.max_version})")
+            raise _CloseConnection(
+                f"{api.name} v{version} is not supported (versions {api.min_version}-{api.max_version})"
+            )
         try:
             body = api.decode_request(version, frame, pos)
         except ProtocolDecodeError as exc:
@@ -270,10 +294,14 @@ class _Connection(asyncio.BufferedProtocol):
         handler = HANDLERS.get(key)
         lo, hi = ACCEPTED_VERSIONS.get(key, (api.min_version, api.max_version))
         if handler is None or not lo <= version <= hi:
-            what = "is not served by this broker" if handler is None else f"is not supported (versions {lo}-{hi})"
+            what = (
+                "is not served by this broker"
+                if handler is None
+                else f"is not supported (versions {lo}-{hi})"
+            )
             log.info("%s v%d from %s %s", api.name, version, self.peer, what)
-            resp = error_response(api, version, body, UNSUPPORTED_VERSION, f"{api.name} v{version} {what}")
-            return self._encode(api, header, resp)
+            failed = error_response(api, version, body, UNSUPPORTED_VERSION, f"{api.name} v{version} {what}")
+            return self._encode(api, header, failed)
         try:
             resp = await handler(self.state, header, version, body)
         except asyncio.CancelledError:
@@ -308,6 +336,7 @@ class BrokerServer:
         self._server: asyncio.base_events.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = False
+        self._started = False
         self.state: BrokerState = None  # type: ignore[assignment]  # set in start()
 
     @property
@@ -349,6 +378,7 @@ class BrokerServer:
         sock = self._server.sockets[0]
         state.port = sock.getsockname()[1]
         self._tasks.append(loop.create_task(self._housekeeping()))
+        self._started = True
         log.info(
             "kafkakit broker %d listening on %s:%d (data dir %s, cluster id %s, fsync %s)",
             state.node_id,
@@ -388,11 +418,13 @@ class BrokerServer:
         if state.producer_ids is not None:
             with contextlib.suppress(Exception):
                 state.producer_ids.close()
-        mark_clean(self.data_dir)
+        if self._started:
+            # only a broker that fully started has every log open and closed in order
+            mark_clean(self.data_dir)
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 1.0)
-        log.info("kafkakit broker %d stopped cleanly", state.node_id)
+        log.info("kafkakit broker %d stopped%s", state.node_id, " cleanly" if self._started else "")
 
     async def _housekeeping(self) -> None:
         cfg = self.config
@@ -405,7 +437,11 @@ class BrokerServer:
             now = time.monotonic()
             for conn in list(self.connections):
                 if not conn.busy and not conn._frames and now - conn.last_active > idle_s:
-                    log.info("closing connection from %s: idle for more than %d ms", conn.peer, cfg.connections_max_idle_ms)
+                    log.info(
+                        "closing connection from %s: idle for more than %d ms",
+                        conn.peer,
+                        cfg.connections_max_idle_ms,
+                    )
                     conn.close()
             if now >= next_retention:
                 next_retention = now + retention_every
@@ -416,8 +452,8 @@ def _make_group_coordinator(state: BrokerState) -> Any:
     try:
         from kafkakit.broker.groups import GroupCoordinator
     except ModuleNotFoundError as exc:
-        if exc.name != "kafkakit.broker.groups":
+        if not (exc.name or "").startswith("kafkakit.broker."):
             raise
-        log.warning("kafkakit.broker.groups is missing: consumer groups are not served")
+        log.warning("%s is missing: consumer groups are not served", exc.name)
         return None
     return GroupCoordinator(state)

@@ -67,6 +67,8 @@ class BrokerConfig:
     message_max_bytes: int = 1_048_588
     log_message_timestamp_type: str = "CreateTime"
     min_insync_replicas: int = 1
+    log_index_interval_bytes: int = 4096
+    log_segment_delete_delay_ms: int = 60_000
     #: how often retention and segment rolling are checked
     log_retention_check_interval_ms: int = 300_000
     # group coordinator settings (used by broker/groups.py)
@@ -85,7 +87,9 @@ class BrokerConfig:
         if self.num_partitions < 1:
             raise ValueError(f"num_partitions must be >= 1, got {self.num_partitions!r}")
         if self.socket_request_max_bytes < 1024:
-            raise ValueError(f"socket_request_max_bytes must be >= 1024, got {self.socket_request_max_bytes!r}")
+            raise ValueError(
+                f"socket_request_max_bytes must be >= 1024, got {self.socket_request_max_bytes!r}"
+            )
         if self.node_id < 0:
             raise ValueError(f"node_id must be >= 0, got {self.node_id!r}")
 
@@ -104,6 +108,8 @@ class BrokerConfig:
             "max.message.bytes": str(self.message_max_bytes),
             "message.timestamp.type": self.log_message_timestamp_type,
             "min.insync.replicas": str(self.min_insync_replicas),
+            "index.interval.bytes": str(self.log_index_interval_bytes),
+            "file.delete.delay.ms": str(self.log_segment_delete_delay_ms),
         }
 
     def broker_configs(self) -> dict[str, str]:

@@ -26,7 +26,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from kafkakit.broker.log import LogConfig, PartitionLog
 from kafkakit.broker.state import BrokerConfig
+from kafkakit.errors import InvalidConfigurationError
 
 log = logging.getLogger("kafkakit.broker.topics")
 
@@ -141,16 +143,16 @@ APPLIED_CONFIGS: dict[str, Any] = {
     "max.message.bytes": _int(0),
     "message.timestamp.type": _choice("CreateTime", "LogAppendTime"),
     "min.insync.replicas": _int(1),
+    "index.interval.bytes": _int(0),
+    "file.delete.delay.ms": _long(0),
 }
 
 #: Kafka topic configs accepted and stored for compatibility; kafkakit does not act on them
 STORED_CONFIGS: dict[str, Any] = {
     "compression.type": _choice("producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"),
     "delete.retention.ms": _long(0),
-    "file.delete.delay.ms": _long(0),
     "flush.messages": _long(1),
     "flush.ms": _long(0),
-    "index.interval.bytes": _int(0),
     "local.retention.bytes": _long(-2),
     "local.retention.ms": _long(-2),
     "max.compaction.lag.ms": _long(1),
@@ -170,10 +172,8 @@ STORED_CONFIGS: dict[str, Any] = {
 STORED_DEFAULTS = {
     "compression.type": "producer",
     "delete.retention.ms": "86400000",
-    "file.delete.delay.ms": "60000",
     "flush.messages": "9223372036854775807",
     "flush.ms": "9223372036854775807",
-    "index.interval.bytes": "4096",
     "local.retention.bytes": "-2",
     "local.retention.ms": "-2",
     "max.compaction.lag.ms": "9223372036854775807",
@@ -213,7 +213,7 @@ class Partition:
 
     __slots__ = ("topic", "index", "log", "waiters", "leader_epoch")
 
-    def __init__(self, topic: Topic, index: int, log: Any) -> None:
+    def __init__(self, topic: Topic, index: int, log: PartitionLog) -> None:
         self.topic = topic
         self.index = index
         self.log = log
@@ -300,7 +300,7 @@ class TopicManager:
             return None
         return t.partitions[partition]
 
-    def get_log(self, topic: str, partition: int) -> Any:
+    def get_log(self, topic: str, partition: int) -> PartitionLog | None:
         """The ``PartitionLog`` of ``topic``/``partition``, or None when there is no such partition."""
         p = self.get_partition(topic, partition)
         return p.log if p is not None else None
@@ -359,14 +359,29 @@ class TopicManager:
                     f"Topic '{name}' collides with existing topic: {other} ('.' and '_' are the same in metric names)",
                 )
         if num_partitions < 1:
-            raise TopicError(INVALID_PARTITIONS, f"Number of partitions must be at least 1, got {num_partitions}.")
+            raise TopicError(
+                INVALID_PARTITIONS, f"Number of partitions must be at least 1, got {num_partitions}."
+            )
         if num_partitions > 100_000:
-            raise TopicError(INVALID_PARTITIONS, f"Number of partitions {num_partitions} is more than 100000.")
+            raise TopicError(
+                INVALID_PARTITIONS, f"Number of partitions {num_partitions} is more than 100000."
+            )
         err = validate_topic_configs(configs)
         if err is not None:
             raise TopicError(INVALID_CONFIG, err)
+        self._check_log_config({k: v for k, v in configs.items() if v is not None})
 
-    def create(self, name: str, num_partitions: int | None = None, configs: dict[str, str] | None = None) -> Topic:
+    def _check_log_config(self, overrides: dict[str, str]) -> LogConfig:
+        merged = dict(self.config.topic_defaults())
+        merged.update(overrides)
+        try:
+            return LogConfig.from_topic_configs(merged)
+        except InvalidConfigurationError as exc:
+            raise TopicError(INVALID_CONFIG, str(exc.args[0]) if exc.args else str(exc)) from None
+
+    def create(
+        self, name: str, num_partitions: int | None = None, configs: dict[str, str] | None = None
+    ) -> Topic:
         """Create a topic (``num_partitions`` None: the broker default); raise TopicError if refused."""
         n = self.config.num_partitions if num_partitions is None else num_partitions
         cfg = {k: v.strip() for k, v in (configs or {}).items()}
@@ -414,7 +429,9 @@ class TopicManager:
                 doomed.append(dst)
         _fsync_dir(self.data_dir)
         if doomed:
-            threading.Thread(target=_remove_dirs, args=(doomed,), name="kafkakit-topic-delete", daemon=True).start()
+            threading.Thread(
+                target=_remove_dirs, args=(doomed,), name="kafkakit-topic-delete", daemon=True
+            ).start()
         log.info("deleted topic %s", name)
         return topic
 
@@ -449,11 +466,11 @@ class TopicManager:
         err = validate_topic_configs(dict(cfg))
         if err is not None:
             raise TopicError(INVALID_CONFIG, err)
+        log_config = self._check_log_config(cfg)
         if validate_only:
             return
         topic.configs = cfg
         self._save()
-        log_config = self._log_config(topic)
         for p in topic.partitions:
             p.log.update_config(log_config)
 
@@ -480,15 +497,13 @@ class TopicManager:
     def _partition_dir(self, name: str, index: int) -> Path:
         return self.data_dir / f"{name}-{index}"
 
-    def _log_config(self, topic: Topic) -> Any:
-        from kafkakit.broker.log import LogConfig
-
+    def _log_config(self, topic: Topic) -> LogConfig:
         return LogConfig.from_topic_configs(self.effective_configs(topic))
 
-    def _open_log(self, topic: Topic, index: int) -> Any:
-        from kafkakit.broker.log import PartitionLog
-
-        return PartitionLog.open(self._partition_dir(topic.name, index), self._log_config(topic), fsync=self.config.fsync)
+    def _open_log(self, topic: Topic, index: int) -> PartitionLog:
+        return PartitionLog.open(
+            self._partition_dir(topic.name, index), self._log_config(topic), fsync=self.config.fsync
+        )
 
     def _save(self) -> None:
         doc = {

@@ -185,7 +185,9 @@ def parse_bootstrap_servers(value: Any) -> list[tuple[str, int]]:
         if hp.startswith("["):
             end = hp.find("]")
             if end < 0:
-                raise KafkaConfigurationError(f"bootstrap_servers entry {item!r}: unclosed '[' in IPv6 address")
+                raise KafkaConfigurationError(
+                    f"bootstrap_servers entry {item!r}: unclosed '[' in IPv6 address"
+                )
             host, rest = hp[1:end], hp[end + 1 :]
             if rest and not rest.startswith(":"):
                 raise KafkaConfigurationError(f"bootstrap_servers entry {item!r}: expected ':port' after ']'")
@@ -222,7 +224,9 @@ def _bad(key: str, value: Any, expect: str) -> KafkaConfigurationError:
     return KafkaConfigurationError(f"invalid value for {key}: {value!r} ({expect})")
 
 
-def _int_at_least(cfg: dict[str, Any], key: str, lo: int, *, allow_none: bool = False, allow_inf: bool = False) -> None:
+def _int_at_least(
+    cfg: dict[str, Any], key: str, lo: int, *, allow_none: bool = False, allow_inf: bool = False
+) -> None:
     v = cfg[key]
     if v is None and allow_none:
         return
@@ -259,7 +263,9 @@ def _common(cfg: dict[str, Any]) -> None:
     _int_at_least(cfg, "metrics_sample_window_ms", 1)
     _int_at_least(cfg, "receive_message_max_bytes", 1)
     opts = cfg["socket_options"]
-    if not isinstance(opts, (list, tuple)) or not all(isinstance(o, (list, tuple)) and len(o) == 3 for o in opts):
+    if not isinstance(opts, (list, tuple)) or not all(
+        isinstance(o, (list, tuple)) and len(o) == 3 for o in opts
+    ):
         raise _bad("socket_options", opts, "expected a list of (level, optname, value) tuples")
     sp = cfg["security_protocol"]
     if sp not in SECURITY_PROTOCOLS:
@@ -282,17 +288,27 @@ def _common(cfg: dict[str, Any]) -> None:
                 f"sasl_mechanism={mech} needs sasl_plain_username and sasl_plain_password"
             )
     if cfg["socks5_proxy"] is not None or cfg["proxy_url"] is not None:
-        raise KafkaConfigurationError("socks5_proxy/proxy_url are not supported yet by kafkakit; leave them None")
+        raise KafkaConfigurationError(
+            "socks5_proxy/proxy_url are not supported yet by kafkakit; leave them None"
+        )
     av = cfg["api_version"]
     if av is not None:
         if isinstance(av, str):
             try:
                 av = tuple(int(p) for p in av.split("."))
             except ValueError:
-                raise _bad("api_version", cfg["api_version"], "expected a tuple of ints like (2, 8, 0)") from None
+                raise _bad(
+                    "api_version", cfg["api_version"], "expected a tuple of ints like (2, 8, 0)"
+                ) from None
             cfg["api_version"] = av
-        if not isinstance(av, tuple) or not av or not all(isinstance(p, int) and not isinstance(p, bool) for p in av):
-            raise _bad("api_version", av, "expected None (probe the broker) or a tuple of ints like (2, 8, 0)")
+        if (
+            not isinstance(av, tuple)
+            or not av
+            or not all(isinstance(p, int) and not isinstance(p, bool) for p in av)
+        ):
+            raise _bad(
+                "api_version", av, "expected None (probe the broker) or a tuple of ints like (2, 8, 0)"
+            )
     reporters = cfg["metric_reporters"]
     if not isinstance(reporters, (list, tuple)):
         raise _bad("metric_reporters", reporters, "expected a list of reporter classes")
@@ -363,7 +379,9 @@ def _consumer(cfg: dict[str, Any]) -> None:
         raise _bad("auto_offset_reset", reset, "expected 'earliest', 'latest' or 'none'")
     cfg["auto_offset_reset"] = aliases.get(reset, reset)
     if cfg["isolation_level"] not in ("read_uncommitted", "read_committed"):
-        raise _bad("isolation_level", cfg["isolation_level"], "expected 'read_uncommitted' or 'read_committed'")
+        raise _bad(
+            "isolation_level", cfg["isolation_level"], "expected 'read_uncommitted' or 'read_committed'"
+        )
     for key in (
         "auto_commit_interval_ms",
         "fetch_min_bytes",

@@ -226,7 +226,9 @@ class BrokerConnection:
         try:
             await asyncio.wait_for(self._connect(loop), timeout)
         except asyncio.TimeoutError:
-            err = KafkaConnectionError(f"{self}: connect and handshake did not complete within {timeout:.3g} s")
+            err = KafkaConnectionError(
+                f"{self}: connect and handshake did not complete within {timeout:.3g} s"
+            )
             self.close(err)
             raise err from None
         except KafkaError as exc:
@@ -270,7 +272,9 @@ class BrokerConnection:
                 for level, optname, value in self.config.get("socket_options", ()):
                     sock.setsockopt(level, optname, value)
                 if self.config.get("send_buffer_bytes"):
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, int(self.config["send_buffer_bytes"]))
+                    sock.setsockopt(
+                        socket.SOL_SOCKET, socket.SO_SNDBUF, int(self.config["send_buffer_bytes"])
+                    )
                 if self.config.get("receive_buffer_bytes"):
                     sock.setsockopt(
                         socket.SOL_SOCKET, socket.SO_RCVBUF, int(self.config["receive_buffer_bytes"])

@@ -393,7 +393,12 @@ def _gen_encode_struct(g: _Gen, fields: list[Field], ind: int, src: str, parts: 
                 i += 1
                 run.append(regular[i])
             s = struct.Struct(">" + "".join(_FIXED[x.type][0] for x in run))
-            args = ", ".join(f"{src}.get({x.name!r}, {_default_expr(g, x)})" for x in run)
+            args = ", ".join(
+                f"_u16({src}.get({x.name!r}, {_default_expr(g, x)}))"
+                if x.type == "uuid"
+                else f"{src}.get({x.name!r}, {_default_expr(g, x)})"
+                for x in run
+            )
             g.emit(ind, f"f = {'/'.join(x.name for x in run)!r}")
             g.emit(ind, f"{parts}.append({g.const(s.pack, 'S')}({args}))")
         else:
@@ -434,7 +439,8 @@ def _gen_encode_value(g: _Gen, f: Field, ind: int, val: str, parts: str) -> None
     g.emit(ind, f"f = {f.name!r}")
     if f.type in _FIXED:
         s = struct.Struct(">" + _FIXED[f.type][0])
-        g.emit(ind, f"{parts}.append({g.const(s.pack, 'S')}({val}))")
+        arg = f"_u16({val})" if f.type == "uuid" else val
+        g.emit(ind, f"{parts}.append({g.const(s.pack, 'S')}({arg}))")
     elif f.type in _VARIABLE:
         if f.type != "records" and not nullable:
             g.emit(ind, f"if {val} is None: raise ValueError('None in a non-nullable field')")
@@ -479,7 +485,18 @@ def _copy(v: Any) -> Any:
     return v
 
 
+def _u16(v: Any) -> bytes:
+    """A uuid field's value: 16 raw bytes (a uuid.UUID is accepted too)."""
+    if isinstance(v, (bytes, bytearray)) and len(v) == 16:
+        return bytes(v)
+    b = getattr(v, "bytes", None)
+    if isinstance(b, bytes) and len(b) == 16:
+        return b
+    raise ValueError(f"a uuid must be 16 bytes, got {v!r}")
+
+
 _BASE_NS: dict[str, Any] = {
+    "_u16": _u16,
     "_ruv": P.read_uvarint,
     "_wuv": P.write_uvarint,
     "_ral": P.read_array_len,

@@ -433,7 +433,7 @@ def batch_crc_ok(batch: Buffer) -> bool:
     if length < _MIN_BATCH_LENGTH or end > len(view):
         return False
     (stored,) = struct.unpack_from(">I", view, CRC_OFFSET)
-    return crc32c(view[ATTRIBUTES_OFFSET:end]) == stored
+    return bool(crc32c(view[ATTRIBUTES_OFFSET:end]) == stored)
 
 
 def set_base_offset(batch: bytearray | memoryview, pos: int, base_offset: int) -> None:
@@ -567,8 +567,10 @@ def decode_batch(
     entries are decoded by ``kafkakit.record.legacy``. Raises CorruptRecordError on any defect.
     """
     size = len(batch)
-    if size < MAGIC_OFFSET + 1:
-        raise _corrupt(None, f"only {size} bytes, too short for a batch header")
+    if size < BATCH_HEADER_SIZE:
+        base = _INT64.unpack_from(batch)[0] if size >= 8 else None
+        if size <= MAGIC_OFFSET or batch[MAGIC_OFFSET] == 2:
+            raise _corrupt(base, f"truncated: only {size} bytes, a v2 batch header needs {BATCH_HEADER_SIZE}")
     magic = batch[MAGIC_OFFSET]
     if magic != 2:
         if magic == 0 or magic == 1:
@@ -595,6 +597,8 @@ def decode_batch(
                 base_offset, f"CRC-32C mismatch (stored {header.crc:#010x}, computed {actual:#010x})"
             )
     codec = header.attributes & CODEC_MASK
+    if codec > 4:
+        raise _corrupt(base_offset, f"attributes name unknown compression codec {codec}")
     try:
         if codec:
             data = decompress(codec, view[BATCH_HEADER_SIZE:end], max_uncompressed_size)

@@ -98,7 +98,8 @@ def _xerial_compress(data: bytes | bytearray | memoryview) -> bytes:
     view = memoryview(data)
     parts = [_XERIAL_HEADER]
     compress_raw = cramjam.snappy.compress_raw
-    for start in range(0, len(view), XERIAL_BLOCK_SIZE):
+    # empty input still gets one (empty) block: some readers take a bare 16-byte header for raw snappy
+    for start in range(0, max(len(view), 1), XERIAL_BLOCK_SIZE):
         block = bytes(compress_raw(view[start : start + XERIAL_BLOCK_SIZE]))
         parts.append(_pack_i32(len(block)))
         parts.append(block)

@@ -46,6 +46,8 @@ def read_entry_header(buf: Buffer, pos: int = 0) -> BatchHeader:
     message) and ``records_count`` is 1; ``decode_entry`` returns exact values.
     """
     if len(buf) - pos < 18:
+        if len(buf) - pos >= 8:
+            raise _corrupt(_INT64.unpack_from(buf, pos)[0], "truncated inside the message header")
         raise CorruptRecordError(f"legacy message header at position {pos} is truncated")
     offset, size, crc, magic, attrs = _ENTRY.unpack_from(buf, pos)
     if magic not in _MIN_SIZE:
@@ -185,6 +187,8 @@ def _decode_entry(
         return header, [_tuple_new(Record, (offset, timestamp, key, value, [], size, crc))]
     if value is None:
         raise _corrupt(offset, "compressed wrapper message has a null value")
+    if codec > 4:
+        raise _corrupt(offset, f"attributes name unknown compression codec {codec}")
     if codec == LZ4 and magic == 0:
         value = _fix_old_lz4_header(value)
     try:

@@ -41,6 +41,7 @@ ACCEPTED_VERSIONS: dict[int, tuple[int, int]] = {0: (3, 13)}
 #: APIs with a handler that ApiVersions does not list (SaslHandshake only refuses every mechanism)
 NOT_ADVERTISED: frozenset[int] = frozenset({17})
 
+
 def advertised_versions() -> dict[int, tuple[int, int]]:
     """``{api_key: (min, max)}`` for every API this broker serves, as ApiVersions lists them."""
     out: dict[int, tuple[int, int]] = {}
@@ -56,7 +57,8 @@ def api_versions_body(state: BrokerState, error_code: int = 0) -> dict[str, Any]
     return {
         "error_code": error_code,
         "api_keys": [
-            {"api_key": key, "min_version": lo, "max_version": hi} for key, (lo, hi) in state.api_versions.items()
+            {"api_key": key, "min_version": lo, "max_version": hi}
+            for key, (lo, hi) in state.api_versions.items()
         ],
         "throttle_time_ms": 0,
         "supported_features": [],
@@ -82,7 +84,9 @@ _NO_VALUE_FIELDS = ("records",)
 _OFFSET_LIKE = ("base_offset", "high_watermark", "offset", "end_offset", "low_watermark", "committed_offset")
 
 
-def error_response(api: Api, version: int, body: dict[str, Any], code: int, message: str | None = None) -> dict[str, Any]:
+def error_response(
+    api: Api, version: int, body: dict[str, Any], code: int, message: str | None = None
+) -> dict[str, Any]:
     """A response to ``body`` in which every topic/partition/resource (mirrored from the request)
     and every top-level error field carries ``code``."""
     try:
@@ -96,7 +100,9 @@ def _has_error_field(fields: list[Field]) -> bool:
     return any(f.name == "error_code" or (f.type == "array" and _has_error_field(f.children)) for f in fields)
 
 
-def _mirror(fields: list[Field], version: int, sources: list[Any], code: int, message: str | None) -> dict[str, Any]:
+def _mirror(
+    fields: list[Field], version: int, sources: list[Any], code: int, message: str | None
+) -> dict[str, Any]:
     """One response struct built from the request struct(s) ``sources`` (first one wins)."""
     src = sources[0] if sources else None
     out: dict[str, Any] = {}
@@ -114,7 +120,9 @@ def _mirror(fields: list[Field], version: int, sources: list[Any], code: int, me
             out[f.name] = value if value is not None or f.nullable(version) else f.default_value(version)
         elif isinstance(src, str) and f.name in ("name", "topic", "group_id", "key"):
             out[f.name] = src
-        elif isinstance(src, int) and not isinstance(src, bool) and f.name in ("partition", "partition_index"):
+        elif (
+            isinstance(src, int) and not isinstance(src, bool) and f.name in ("partition", "partition_index")
+        ):
             out[f.name] = src
         else:
             out[f.name] = f.default_value(version)
@@ -128,7 +136,9 @@ def _lookup(src: dict[str, Any], name: str) -> Any:
     return None
 
 
-def _mirror_array(f: Field, version: int, src: dict[str, Any], code: int, message: str | None) -> list[dict[str, Any]]:
+def _mirror_array(
+    f: Field, version: int, src: dict[str, Any], code: int, message: str | None
+) -> list[dict[str, Any]]:
     # the request array this response array answers: the one with the same name, else the first
     candidates = [v for v in src.values() if isinstance(v, list)]
     items = src.get(f.name)

@@ -31,7 +31,9 @@ MISMATCHED_ENDPOINT_TYPE = 114
 UNKNOWN_TOPIC_ID = 100
 
 
-async def handle_api_versions(state: BrokerState, header: RequestHeader, version: int, body: dict[str, Any]) -> dict[str, Any]:
+async def handle_api_versions(
+    state: BrokerState, header: RequestHeader, version: int, body: dict[str, Any]
+) -> dict[str, Any]:
     return api_versions_body(state)
 
 
@@ -88,7 +90,9 @@ def _brokers(state: BrokerState) -> list[dict[str, Any]]:
     return [{"node_id": state.node_id, "host": state.host, "port": state.port, "rack": None}]
 
 
-async def handle_metadata(state: BrokerState, header: RequestHeader, version: int, body: dict[str, Any]) -> dict[str, Any]:
+async def handle_metadata(
+    state: BrokerState, header: RequestHeader, version: int, body: dict[str, Any]
+) -> dict[str, Any]:
     requested = body["topics"]
     topics_out: list[dict[str, Any]] = []
     if requested is None or (version == 0 and not requested):
@@ -144,7 +148,13 @@ async def handle_describe_cluster(
         "cluster_id": state.cluster_id,
         "controller_id": state.node_id,
         "brokers": [
-            {"broker_id": b["node_id"], "host": b["host"], "port": b["port"], "rack": None, "is_fenced": False}
+            {
+                "broker_id": b["node_id"],
+                "host": b["host"],
+                "port": b["port"],
+                "rack": None,
+                "is_fenced": False,
+            }
             for b in _brokers(state)
         ],
         "cluster_authorized_operations": NO_AUTHORIZED_OPERATIONS,

@@ -15,6 +15,7 @@ request, or let one partition's failure affect another partition of the same req
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -34,6 +35,7 @@ UNKNOWN_TOPIC_OR_PARTITION = 3
 INVALID_REQUIRED_ACKS = 21
 INVALID_TXN_STATE = 48
 UNKNOWN_TOPIC_ID = 100
+KAFKA_STORAGE_ERROR = 56
 
 
 def _partition_result(index: int, code: int, message: str | None = None) -> dict[str, Any]:
@@ -58,7 +60,7 @@ async def handle_produce(
     elif body["transactional_id"] is not None:
         fail_all = (INVALID_TXN_STATE, "transactions are not supported by the kafkakit broker")
     topics = state.topics
-    touched: list[Partition] = []
+    touched: list[tuple[Partition, dict[str, Any]]] = []
     responses: list[dict[str, Any]] = []
     for td in body["topic_data"]:
         name: str = td["name"]
@@ -85,37 +87,56 @@ async def handle_produce(
                 continue
             records = pd["records"]
             if not records:
-                parts_out.append(_partition_result(index, CORRUPT_MESSAGE, "the partition's record set is empty"))
+                parts_out.append(
+                    _partition_result(index, CORRUPT_MESSAGE, "the partition's record set is empty")
+                )
                 continue
             p = partitions[index]
             try:
                 res = p.log.append(records, leader_epoch=p.leader_epoch)
             except BrokerResponseError as exc:
-                parts_out.append(_partition_result(index, exc.errno, _message(exc)))
+                parts_out.append(_partition_result(index, _code(exc), _message(exc)))
                 continue
             except Exception:  # noqa: BLE001 - a storage bug fails this partition only
                 log.exception("append to %s-%d failed", found.name, index)
                 parts_out.append(_partition_result(index, UNKNOWN_SERVER_ERROR, "internal error appending"))
                 continue
-            touched.append(p)
-            parts_out.append(
-                {
-                    "index": index,
-                    "error_code": 0,
-                    "base_offset": res.base_offset,
-                    "log_append_time_ms": res.log_append_time_ms,
-                    "log_start_offset": res.log_start_offset,
-                    "record_errors": [],
-                    "error_message": None,
-                }
-            )
+            out = {
+                "index": index,
+                "error_code": 0,
+                "base_offset": res.base_offset,
+                "log_append_time_ms": res.log_append_time_ms,
+                "log_start_offset": res.log_start_offset,
+                "record_errors": [],
+                "error_message": None,
+            }
+            touched.append((p, out))
+            parts_out.append(out)
     if touched and state.committer is not None and acks != 0:
-        await state.committer.commit([p.log for p in touched])
-    for p in touched:
+        await _sync(state, touched)
+    for p, _out in touched:
         p.notify()
     if acks == 0:
         return None
     return {"responses": responses, "throttle_time_ms": 0, "node_endpoints": []}
+
+
+async def _sync(state: BrokerState, touched: list[tuple[Partition, dict[str, Any]]]) -> None:
+    """fsync (grouped) every log appended to; a partition whose fsync failed is answered with
+    KAFKA_STORAGE_ERROR instead of its offset."""
+    logs = {id(p.log): p.log for p, _ in touched}
+    results = await asyncio.gather(
+        *(state.committer.sync(lg) for lg in logs.values()), return_exceptions=True
+    )
+    failed = {key: r for key, r in zip(logs, results, strict=True) if isinstance(r, BaseException)}
+    for p, out in touched:
+        exc = failed.get(id(p.log))
+        if exc is not None:
+            out.update(error_code=KAFKA_STORAGE_ERROR, base_offset=-1, error_message=str(exc))
+
+
+def _code(exc: BrokerResponseError) -> int:
+    return exc.errno if exc.errno is not None else UNKNOWN_SERVER_ERROR
 
 
 def _message(exc: BrokerResponseError) -> str | None:

@@ -1,0 +1,374 @@
+"""RecordAccumulator: per-partition queues of open batches, filled by send() in the caller's thread.
+
+How it works: ``append()`` takes the accumulator lock once per record, charges the record's
+estimated size to the buffer-memory pool, and appends the record tuple ``(timestamp_ms, key,
+value, headers)`` to the last open batch of its partition (a new ``ProducerBatch`` when there is
+none or it is sealed/full). It returns the record's ``FutureRecordMetadata`` (batch + index). It wakes
+the sender (through ``wake``, thread-safe) only when a batch becomes ready to go: it filled up, or
+it is new and its linger deadline comes before the sender's next scheduled check. The sender (on the
+event loop) pops ready batches under the same lock, encodes them in bulk and later completes them
+with ``complete()``, which returns their bytes to the pool (waking blocked senders) and runs the
+records' callbacks. When the pool is exhausted ``append()`` returns None and the caller waits with
+``wait_for_space()`` (threads) or ``space_future()`` (asyncio), bounded by max_block_ms.
+
+What it must never do: hold the lock while encoding, waking or running callbacks; wake the sender
+per record; lose a batch (every batch is in ``incomplete`` until ``complete()`` ran for it); or
+complete a batch twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from kafkakit.client.producer.future import FutureRecordMetadata, record_metadata, run_callback
+from kafkakit.errors import IllegalStateError
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ProducerBatch", "RecordAccumulator"]
+
+RecordTuple = tuple[int, Any, Any, Any]
+
+
+class ProducerBatch:
+    """The records of one partition that go to the broker together, and their common outcome."""
+
+    __slots__ = (
+        "topic",
+        "partition",
+        "records",
+        "size",
+        "created",
+        "sealed",
+        "attempts",
+        "retry_at",
+        "in_flight",
+        "drained_at",
+        "base_offset",
+        "log_append_time",
+        "log_start_offset",
+        "error",
+        "done",
+        "producer_id",
+        "producer_epoch",
+        "base_sequence",
+        "encoded",
+        "encoded_for",
+        "_event",
+        "_callbacks",
+        "_hooks",
+        "_lock",
+    )
+
+    def __init__(self, topic: str, partition: int, lock: threading.Lock, created: float) -> None:
+        self.topic = topic
+        self.partition = partition
+        self.records: list[RecordTuple] = []
+        self.size = 0
+        self.created = created
+        self.sealed = False
+        self.attempts = 0
+        self.retry_at = 0.0
+        self.in_flight = False
+        self.drained_at = 0.0
+        self.base_offset = -1
+        self.log_append_time = -1
+        self.log_start_offset = -1
+        self.error: BaseException | None = None
+        self.done = False
+        self.producer_id = -1
+        self.producer_epoch = -1
+        self.base_sequence = -1
+        self.encoded: bytes | None = None
+        self.encoded_for: tuple[int, int, int] | None = None
+        self._event: threading.Event | None = None
+        self._callbacks: list[tuple[int, Callable[..., Any], tuple[Any, ...], bool]] | None = None
+        self._hooks: list[Callable[[Any], None]] | None = None
+        self._lock = lock
+
+    def wait(self, timeout: float | None) -> bool:
+        with self._lock:
+            if self.done:
+                return True
+            ev = self._event
+            if ev is None:
+                ev = self._event = threading.Event()
+        return ev.wait(timeout)
+
+    def add_callback(self, index: int, fn: Callable[..., Any], args: tuple[Any, ...], errback: bool) -> None:
+        with self._lock:
+            if not self.done:
+                if self._callbacks is None:
+                    self._callbacks = []
+                self._callbacks.append((index, fn, args, errback))
+                return
+        self._fire_one(index, fn, args, errback)
+
+    def add_hook(self, fn: Callable[[Any], None]) -> None:
+        """``fn(batch)`` once the batch is done (internal: awaiting, flush)."""
+        with self._lock:
+            if not self.done:
+                if self._hooks is None:
+                    self._hooks = []
+                self._hooks.append(fn)
+                return
+        fn(self)
+
+    def _fire_one(self, index: int, fn: Callable[..., Any], args: tuple[Any, ...], errback: bool) -> None:
+        err = self.error
+        if err is None and not errback:
+            run_callback(fn, args, record_metadata(self, index))
+        elif err is not None and errback:
+            run_callback(fn, args, err)
+
+    def _finish(self) -> None:
+        """Mark done and run everything registered; called once, by the completing thread."""
+        with self._lock:
+            if self.done:
+                return
+            self.done = True
+            ev, cbs, hooks = self._event, self._callbacks, self._hooks
+            self._callbacks = self._hooks = None
+        if ev is not None:
+            ev.set()
+        if cbs:
+            for index, fn, args, errback in cbs:
+                self._fire_one(index, fn, args, errback)
+        if hooks:
+            for h in hooks:
+                try:
+                    h(self)
+                except Exception:  # pragma: no cover - internal hooks
+                    log.exception("producer batch hook %r failed", h)
+
+    @property
+    def record_count(self) -> int:
+        return len(self.records)
+
+    def __repr__(self) -> str:
+        return (
+            f"<ProducerBatch {self.topic}-{self.partition} records={len(self.records)} "
+            f"seq={self.base_sequence} attempts={self.attempts} done={self.done}>"
+        )
+
+
+class RecordAccumulator:
+    """Thread-safe per-partition batch queues plus the buffer-memory pool (see module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        batch_size: int,
+        buffer_memory: int,
+        linger_ms: int,
+        wake: Callable[[], None],
+    ) -> None:
+        self.lock = threading.Lock()
+        self._space = threading.Condition(self.lock)
+        self.batch_size = batch_size
+        self.buffer_memory = buffer_memory
+        self.linger = linger_ms / 1000.0
+        self.free = buffer_memory
+        self.batches: dict[tuple[str, int], deque[ProducerBatch]] = {}
+        self.incomplete: set[ProducerBatch] = set()
+        self.flushing = 0
+        self.closed = False
+        self.wakeup_pending = False
+        # monotonic time of the sender's next scheduled look at the queues (inf: none scheduled)
+        self.sender_deadline = 0.0
+        self._wake = wake
+        self._thread_waiters = 0
+        self._async_waiters: list[asyncio.Future[None]] = []
+
+    # --- the send() path (any thread) ----------------------------------------------------------
+
+    def append(
+        self, topic: str, partition: int, record: RecordTuple, size: int
+    ) -> FutureRecordMetadata | None:
+        """Add one record; its future, or None when the buffer pool has no room for ``size`` bytes."""
+        key = (topic, partition)
+        wake = False
+        fut: FutureRecordMetadata | None = None
+        with self.lock:
+            if self.free < size:
+                return None
+            if self.closed:
+                raise IllegalStateError("the producer is closed: cannot send more records")
+            self.free -= size
+            dq = self.batches.get(key)
+            if dq is None:
+                dq = self.batches[key] = deque()
+            elif dq:
+                b = dq[-1]
+                if not b.sealed:
+                    if b.size + size <= self.batch_size:
+                        recs = b.records
+                        recs.append(record)
+                        b.size += size
+                        fut = FutureRecordMetadata(b, len(recs) - 1)
+                        if b.size < self.batch_size:
+                            return fut
+                        b.sealed = True  # full: ready to go now
+                        if self.wakeup_pending:
+                            return fut
+                        self.wakeup_pending = True
+                    else:
+                        b.sealed = True  # no room for this record: the full batch goes now
+                        wake = True
+            if fut is None:
+                now = time.monotonic()
+                b = ProducerBatch(topic, partition, self.lock, now)
+                b.records.append(record)
+                b.size = size
+                dq.append(b)
+                self.incomplete.add(b)
+                if size >= self.batch_size:
+                    b.sealed = True
+                    wake = True
+                elif now + self.linger < self.sender_deadline:
+                    wake = True
+                if wake:
+                    if self.wakeup_pending:
+                        wake = False
+                    else:
+                        self.wakeup_pending = True
+                fut = FutureRecordMetadata(b, 0)
+                if not wake:
+                    return fut
+        self._wake()
+        return fut
+
+    def wait_for_space(self, size: int, timeout: float) -> bool:
+        """Block (not on the event loop!) until ``size`` bytes are free or ``timeout`` passes."""
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            self._thread_waiters += 1
+            try:
+                while self.free < size and not self.closed:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    self._space.wait(remaining)
+                return True
+            finally:
+                self._thread_waiters -= 1
+
+    def space_future(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
+        """A future resolved (thread-safely) the next time buffer memory is released."""
+        fut: asyncio.Future[None] = loop.create_future()
+        with self.lock:
+            self._async_waiters.append(fut)
+        return fut
+
+    # --- the sender side (event loop) ----------------------------------------------------------
+
+    def release(self, nbytes: int) -> None:
+        with self.lock:
+            self.free += nbytes
+            if self._thread_waiters:
+                self._space.notify_all()
+            waiters, self._async_waiters = self._async_waiters, []
+        for fut in waiters:
+            loop = fut.get_loop()
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(_set_none, fut)
+
+    def complete(
+        self,
+        batch: ProducerBatch,
+        base_offset: int = -1,
+        log_append_time: int = -1,
+        error: BaseException | None = None,
+        log_start_offset: int = -1,
+    ) -> bool:
+        """Record the outcome, return the batch's memory and run its callbacks; False if already done."""
+        with self.lock:
+            if batch.done or batch not in self.incomplete:
+                return False
+            self.incomplete.discard(batch)
+            batch.base_offset = base_offset
+            batch.log_append_time = log_append_time
+            batch.log_start_offset = log_start_offset
+            batch.error = error
+            batch.in_flight = False
+            batch.encoded = None
+        self.release(batch.size)
+        batch._finish()
+        return True
+
+    def reenqueue(self, batch: ProducerBatch, retry_at: float, *, by_sequence: bool) -> None:
+        """Put a failed batch back at the front of its partition queue for another attempt.
+
+        ``by_sequence`` keeps retried idempotent batches ordered by their base sequence.
+        """
+        with self.lock:
+            batch.sealed = True
+            batch.in_flight = False
+            batch.retry_at = retry_at
+            key = (batch.topic, batch.partition)
+            dq = self.batches.get(key)
+            if dq is None:
+                dq = self.batches[key] = deque()
+            if by_sequence and batch.base_sequence >= 0:
+                i = 0
+                for other in dq:
+                    if other.base_sequence < 0 or other.base_sequence > batch.base_sequence:
+                        break
+                    i += 1
+                dq.insert(i, batch)
+            else:
+                dq.appendleft(batch)
+
+    def begin_flush(self) -> list[ProducerBatch]:
+        """Make every queued batch ready now; return the batches a flush has to wait for."""
+        with self.lock:
+            self.flushing += 1
+            pending = list(self.incomplete)
+            self.wakeup_pending = True
+        self._wake()
+        return pending
+
+    def end_flush(self) -> None:
+        with self.lock:
+            self.flushing = max(0, self.flushing - 1)
+
+    def close(self) -> None:
+        """Refuse further appends; queued batches still go out (everything is ready when closed)."""
+        with self.lock:
+            self.closed = True
+            self._space.notify_all()
+            self.wakeup_pending = True
+        self._wake()
+
+    def has_incomplete(self) -> bool:
+        with self.lock:
+            return bool(self.incomplete)
+
+    def queued_batches(self) -> list[ProducerBatch]:
+        with self.lock:
+            return [b for dq in self.batches.values() for b in dq]
+
+    def abort(self, error: BaseException, batches: Sequence[ProducerBatch] | None = None) -> int:
+        """Fail the given batches (default: every incomplete one) with ``error``; return how many."""
+        with self.lock:
+            targets = list(self.incomplete) if batches is None else [b for b in batches if not b.done]
+            for dq in self.batches.values():
+                for b in list(dq):
+                    if b in targets:
+                        dq.remove(b)
+        n = 0
+        for b in targets:
+            if self.complete(b, error=error):
+                n += 1
+        return n
+
+
+def _set_none(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
