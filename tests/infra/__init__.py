@@ -222,8 +222,15 @@ class ManagedProcess:
     - Every live instance is registered; an atexit handler kills what is still running.
     """
 
-    def __init__(self, argv: Sequence[str], *, log_path: Path, cwd: Path | None = None,
-                 env: dict[str, str] | None = None, name: str = "process") -> None:
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        log_path: Path,
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+        name: str = "process",
+    ) -> None:
         self.argv = list(argv)
         self.log_path = Path(log_path)
         self.cwd = cwd
@@ -241,15 +248,25 @@ class ManagedProcess:
         _hook_sigterm()
         argv = self.argv
         # pdeathsig fires when the *thread* that forked exits, so only use it from the main thread
-        if _SETPRIV and sys.platform.startswith("linux") and threading.current_thread() is threading.main_thread():
+        if (
+            _SETPRIV
+            and sys.platform.startswith("linux")
+            and threading.current_thread() is threading.main_thread()
+        ):
             argv = [_SETPRIV, "--pdeathsig", "KILL", "--", *argv]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             log.write(f"\n===== {time.strftime('%H:%M:%S')} starting: {' '.join(self.argv)}\n".encode())
             log.flush()
             self.popen = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                cwd=self.cwd, env=self.env, start_new_session=True, close_fds=True,
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.cwd,
+                env=self.env,
+                start_new_session=True,
+                close_fds=True,
             )
         with _live_lock:
             _live[self.popen.pid] = self
@@ -330,8 +347,14 @@ def kill_all_processes() -> None:
 atexit.register(kill_all_processes)
 
 
-def wait_until(predicate: Callable[[], Any], *, timeout: float, interval: float = 0.05,
-               what: str = "condition", abort: Callable[[], str | None] | None = None) -> Any:
+def wait_until(
+    predicate: Callable[[], Any],
+    *,
+    timeout: float,
+    interval: float = 0.05,
+    what: str = "condition",
+    abort: Callable[[], str | None] | None = None,
+) -> Any:
     """Poll ``predicate`` until it returns a truthy value; TimeoutError after ``timeout`` s.
 
     ``abort`` (optional) returns a message when waiting is pointless (e.g. the process died),
@@ -440,7 +463,7 @@ class _Reader:
         n = self.int16()
         if n < 0:
             return None
-        b = self.data[self.pos:self.pos + n]
+        b = self.data[self.pos : self.pos + n]
         self.pos += n
         return b.decode("utf-8", "replace")
 
@@ -457,7 +480,7 @@ class _Reader:
         n = self.uvarint() - 1
         if n < 0:
             return None
-        b = self.data[self.pos:self.pos + n]
+        b = self.data[self.pos : self.pos + n]
         self.pos += n
         return b.decode("utf-8", "replace")
 
@@ -486,8 +509,16 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
     return bytes(buf)
 
 
-def _roundtrip(host: str, port: int, api_key: int, api_version: int, body: bytes, *,
-               flexible: bool = False, timeout: float = 5.0) -> _Reader:
+def _roundtrip(
+    host: str,
+    port: int,
+    api_key: int,
+    api_version: int,
+    body: bytes,
+    *,
+    flexible: bool = False,
+    timeout: float = 5.0,
+) -> _Reader:
     """Send one request, return a reader positioned at the response body."""
     correlation_id = int(time.monotonic_ns() & 0x3FFFFFFF)
     header = _Writer().int16(api_key).int16(api_version).int32(correlation_id).string("kafkakit-test-infra")
@@ -543,8 +574,14 @@ class ClusterMetadata:
     topics: dict[str, TopicInfo]
 
 
-def metadata(host: str, port: int, topics: Iterable[str] | None = (), *, auto_create: bool = False,
-             timeout: float = 5.0) -> ClusterMetadata:
+def metadata(
+    host: str,
+    port: int,
+    topics: Iterable[str] | None = (),
+    *,
+    auto_create: bool = False,
+    timeout: float = 5.0,
+) -> ClusterMetadata:
     """Metadata v4. ``topics=()`` asks for brokers only, ``None`` for every topic.
 
     In KRaft the reported controller id is just some live broker, not the active controller
@@ -581,9 +618,15 @@ def metadata(host: str, port: int, topics: Iterable[str] | None = (), *, auto_cr
     return ClusterMetadata(brokers, cluster_id, controller_id, out)
 
 
-def create_topics(host: str, port: int, topics: dict[str, tuple[int, int]] | Sequence[str], *,
-                  configs: dict[str, str] | None = None, timeout: float = 30.0,
-                  ignore_existing: bool = True) -> None:
+def create_topics(
+    host: str,
+    port: int,
+    topics: dict[str, tuple[int, int]] | Sequence[str],
+    *,
+    configs: dict[str, str] | None = None,
+    timeout: float = 30.0,
+    ignore_existing: bool = True,
+) -> None:
     """CreateTopics v2: ``{name: (num_partitions, replication_factor)}`` or names (-1/-1 = defaults).
 
     Raises KafkaWireError naming the topic and error code on failure
@@ -615,11 +658,17 @@ def describe_quorum_leader(host: str, port: int, timeout: float = 5.0) -> tuple[
 
     Returns (leader_id, leader_epoch, voter_ids); leader_id is the active controller.
     """
-    body = (_Writer().uvarint(2).compact_string("__cluster_metadata")
-            .uvarint(2).int32(0).uvarint(0)  # one partition: index 0, tagged fields
-            .uvarint(0)  # topic tagged fields
-            .uvarint(0)  # request tagged fields
-            .bytes())
+    body = (
+        _Writer()
+        .uvarint(2)
+        .compact_string("__cluster_metadata")
+        .uvarint(2)
+        .int32(0)
+        .uvarint(0)  # one partition: index 0, tagged fields
+        .uvarint(0)  # topic tagged fields
+        .uvarint(0)  # request tagged fields
+        .bytes()
+    )
     r = _roundtrip(host, port, 55, 0, body, flexible=True, timeout=timeout)
     error = r.int16()
     if error:
@@ -656,8 +705,15 @@ def describe_quorum_leader(host: str, port: int, timeout: float = 5.0) -> tuple[
     return result
 
 
-def wait_for_kafka_api(host: str, port: int, *, timeout: float, min_brokers: int = 0,
-                       abort: Callable[[], str | None] | None = None, what: str = "broker") -> float:
+def wait_for_kafka_api(
+    host: str,
+    port: int,
+    *,
+    timeout: float,
+    min_brokers: int = 0,
+    abort: Callable[[], str | None] | None = None,
+    what: str = "broker",
+) -> float:
     """Poll until the broker answers ApiVersions (and Metadata lists >= ``min_brokers``).
 
     Returns the seconds waited.

@@ -22,16 +22,18 @@ are wrapped by :func:`console_produce`, :func:`console_consume`, :func:`producer
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from . import (
@@ -84,12 +86,20 @@ CONSUMER_PERF_TEST = "org.apache.kafka.tools.ConsumerPerformance"
 
 # Small heap, serial GC: the CI machine has 2 cores and runs up to 3 brokers + the tests.
 BROKER_JVM_OPTS = [
-    "-Xms256m", "-Xmx512m", "-XX:+UseSerialGC", "-XX:+ExitOnOutOfMemoryError",
-    "-XX:-UsePerfData", "-Djava.awt.headless=true",
+    "-Xms256m",
+    "-Xmx512m",
+    "-XX:+UseSerialGC",
+    "-XX:+ExitOnOutOfMemoryError",
+    "-XX:-UsePerfData",
+    "-Djava.awt.headless=true",
 ]
 # Short-lived tools: C1 only starts faster.
 TOOL_JVM_OPTS = [
-    "-Xms64m", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-XX:-UsePerfData",
+    "-Xms64m",
+    "-Xmx256m",
+    "-XX:+UseSerialGC",
+    "-XX:TieredStopAtLevel=1",
+    "-XX:-UsePerfData",
     "-Djava.awt.headless=true",
 ]
 
@@ -128,7 +138,7 @@ def java_executable() -> str | None:
     return shutil.which("java")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _java_major(java: str) -> int:
     out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=60)
     m = re.search(r'version "(\d+)(?:\.(\d+))?', out.stderr + out.stdout)
@@ -148,8 +158,13 @@ def check_available(version: str | None = None) -> None:
     if major < 17:
         raise BrokerUnavailable(f"Apache Kafka {version}: needs Java 17+, found {java} (major {major})")
     libs = kafka_libs(version)
-    if not (libs / f"kafka_2.13-{version}.jar").is_file() or not (libs / f"kafka-tools-{version}.jar").is_file():
-        raise BrokerUnavailable(f"Apache Kafka {version}: jars not provisioned in {libs}; run interop/provision.sh")
+    if (
+        not (libs / f"kafka_2.13-{version}.jar").is_file()
+        or not (libs / f"kafka-tools-{version}.jar").is_file()
+    ):
+        raise BrokerUnavailable(
+            f"Apache Kafka {version}: jars not provisioned in {libs}; run interop/provision.sh"
+        )
 
 
 def _log4j_config(path: Path, *, log_file: Path | None, level: str = "INFO") -> Path:
@@ -246,16 +261,27 @@ class KafkaCluster:
     replaces the broker JVM options (env ``KAFKAKIT_KAFKA_JVM_OPTS`` does the same).
     """
 
-    def __init__(self, num_nodes: int = 1, *, version: str | None = None,
-                 extra_config: dict[str, object] | None = None, jvm_opts: Sequence[str] | None = None,
-                 startup_timeout: float = 120.0, base_dir: Path | None = None, name: str | None = None) -> None:
+    def __init__(
+        self,
+        num_nodes: int = 1,
+        *,
+        version: str | None = None,
+        extra_config: dict[str, object] | None = None,
+        jvm_opts: Sequence[str] | None = None,
+        startup_timeout: float = 120.0,
+        base_dir: Path | None = None,
+        name: str | None = None,
+    ) -> None:
         if num_nodes < 1:
             raise ValueError("num_nodes must be >= 1")
         self.num_nodes = num_nodes
         self.version = version or kafka_version()
         self.extra_config = {k: str(v) for k, v in (extra_config or {}).items()}
-        self.jvm_opts = list(jvm_opts) if jvm_opts is not None else _env_jvm_opts(
-            "KAFKAKIT_KAFKA_JVM_OPTS", BROKER_JVM_OPTS)
+        self.jvm_opts = (
+            list(jvm_opts)
+            if jvm_opts is not None
+            else _env_jvm_opts("KAFKAKIT_KAFKA_JVM_OPTS", BROKER_JVM_OPTS)
+        )
         self.startup_timeout = startup_timeout
         self.name = name or ("kafka" if num_nodes == 1 else f"kafka{num_nodes}")
         self._base_dir_arg = base_dir
@@ -335,8 +361,7 @@ class KafkaCluster:
         voters = ",".join(f"{n.node_id}@{LOOPBACK}:{n.controller_port}" for n in self.nodes.values())
         for node in self.nodes.values():
             node.config = self._server_config(node, voters)
-            node.config_path.write_text(
-                "".join(f"{k}={v}\n" for k, v in node.config.items()))
+            node.config_path.write_text("".join(f"{k}={v}\n" for k, v in node.config.items()))
             _log4j_config(node.dir / "log4j2.properties", log_file=node.server_log)
 
     def _server_config(self, node: KafkaNode, voters: str) -> dict[str, str]:
@@ -394,10 +419,14 @@ class KafkaCluster:
 
     def _jvm_argv(self, node: KafkaNode, main: str, *args: str) -> list[str]:
         return [
-            self._java(), *self.jvm_opts,
+            self._java(),
+            *self.jvm_opts,
             f"-Dlog4j2.configurationFile={node.dir / 'log4j2.properties'}",
             f"-Dkafka.logs.dir={node.dir / 'logs'}",
-            "-cp", f"{kafka_libs(self.version)}/*", main, *args,
+            "-cp",
+            f"{kafka_libs(self.version)}/*",
+            main,
+            *args,
         ]
 
     def _format_all(self) -> None:
@@ -405,15 +434,32 @@ class KafkaCluster:
         procs = []
         for node in self.nodes.values():
             log = node.dir / "format.log"
-            argv = self._jvm_argv(node, STORAGE_TOOL, "format", "--cluster-id", self.cluster_id,
-                                  "--config", str(node.config_path))
+            argv = self._jvm_argv(
+                node,
+                STORAGE_TOOL,
+                "format",
+                "--cluster-id",
+                self.cluster_id,
+                "--config",
+                str(node.config_path),
+            )
             # the storage tool should not log into server.log: give it the quiet tools config
             argv = [a for a in argv if not a.startswith("-Dlog4j2.configurationFile=")]
             argv.insert(1, f"-Dlog4j2.configurationFile={_tools_log4j()}")
             with open(log, "wb") as out:
-                procs.append((node, log, subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
-                                                          stderr=subprocess.STDOUT,
-                                                          start_new_session=True)))
+                procs.append(
+                    (
+                        node,
+                        log,
+                        subprocess.Popen(
+                            argv,
+                            stdin=subprocess.DEVNULL,
+                            stdout=out,
+                            stderr=subprocess.STDOUT,
+                            start_new_session=True,
+                        ),
+                    )
+                )
         errors = []
         for node, log, p in procs:
             try:
@@ -429,7 +475,9 @@ class KafkaCluster:
     def _launch(self, node: KafkaNode) -> None:
         node.proc = ManagedProcess(
             self._jvm_argv(node, KAFKA_MAIN, str(node.config_path)),
-            log_path=node.stdout_log, cwd=node.dir, name=f"{self.name}-node{node.node_id}",
+            log_path=node.stdout_log,
+            cwd=node.dir,
+            name=f"{self.name}-node{node.node_id}",
         ).start()
 
     def _abort_check(self, nodes: Iterable[KafkaNode]):  # noqa: ANN202
@@ -438,8 +486,10 @@ class KafkaCluster:
         def abort() -> str | None:
             for node in nodes:
                 if node.proc is not None and not node.proc.alive():
-                    return (f"node {node.node_id} exited with code {node.proc.returncode()} during startup\n"
-                            f"{node.log_tail()}")
+                    return (
+                        f"node {node.node_id} exited with code {node.proc.returncode()} during startup\n"
+                        f"{node.log_tail()}"
+                    )
             return None
 
         return abort
@@ -452,9 +502,14 @@ class KafkaCluster:
         expected = sum(1 for n in self.nodes.values() if n.alive())
         for node in nodes:
             try:
-                wait_for_kafka_api(LOOPBACK, node.port, timeout=max(1.0, deadline - time.monotonic()),
-                                   min_brokers=expected, abort=abort,
-                                   what=f"{self.name} node {node.node_id}")
+                wait_for_kafka_api(
+                    LOOPBACK,
+                    node.port,
+                    timeout=max(1.0, deadline - time.monotonic()),
+                    min_brokers=expected,
+                    abort=abort,
+                    what=f"{self.name} node {node.node_id}",
+                )
             except TimeoutError as exc:
                 raise BrokerStartError(f"{exc}\n{node.log_tail()}") from None
 
@@ -548,8 +603,9 @@ class KafkaCluster:
         p = self.partition(topic, partition)
         return -1 if p is None else p.leader
 
-    def wait_for_leader(self, topic: str, partition: int = 0, *, exclude: Iterable[int] = (),
-                        timeout: float = 60.0) -> int:
+    def wait_for_leader(
+        self, topic: str, partition: int = 0, *, exclude: Iterable[int] = (), timeout: float = 60.0
+    ) -> int:
         """Wait until the partition has a live leader not in ``exclude``; return its id."""
         excluded = set(exclude)
 
@@ -561,8 +617,9 @@ class KafkaCluster:
 
         return wait_until(check, timeout=timeout, what=f"a new leader for {topic}-{partition}")
 
-    def wait_for_isr(self, topic: str, partition: int = 0, *, size: int | None = None,
-                     timeout: float = 60.0) -> list[int]:
+    def wait_for_isr(
+        self, topic: str, partition: int = 0, *, size: int | None = None, timeout: float = 60.0
+    ) -> list[int]:
         """Wait until the ISR has ``size`` members (default: the replication factor)."""
 
         def check() -> list[int] | None:
@@ -586,8 +643,14 @@ class KafkaCluster:
                     errors.append(f"node {node.node_id}: {exc!r}")
         raise KafkaWireError("DescribeQuorum failed: " + "; ".join(errors or ["all nodes down"]))
 
-    def create_topic(self, name: str, partitions: int = 1, replication_factor: int | None = None,
-                     configs: dict[str, str] | None = None, timeout: float = 60.0) -> None:
+    def create_topic(
+        self,
+        name: str,
+        partitions: int = 1,
+        replication_factor: int | None = None,
+        configs: dict[str, str] | None = None,
+        timeout: float = 60.0,
+    ) -> None:
         """Create a topic (default RF = min(nodes, 3)) and wait until every partition has a leader."""
         rf = replication_factor if replication_factor is not None else min(self.num_nodes, 3)
         node = next(n for n in self.nodes.values() if n.alive())
@@ -595,8 +658,12 @@ class KafkaCluster:
 
         def ready() -> bool:
             t = self.metadata([name]).topics.get(name)
-            return bool(t and t.error_code == 0 and len(t.partitions) == partitions
-                        and all(p.leader >= 0 for p in t.partitions.values()))
+            return bool(
+                t
+                and t.error_code == 0
+                and len(t.partitions) == partitions
+                and all(p.leader >= 0 for p in t.partitions.values())
+            )
 
         wait_until(ready, timeout=timeout, what=f"topic {name} to get leaders")
 
@@ -618,9 +685,16 @@ def _tools_log4j(version: str | None = None) -> Path:
     return path
 
 
-def run_java_tool(main_class: str, args: Sequence[str], *, input: str | None = None,
-                  timeout: float = 120.0, check: bool = True, version: str | None = None,
-                  jvm_opts: Sequence[str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_java_tool(
+    main_class: str,
+    args: Sequence[str],
+    *,
+    input: str | None = None,
+    timeout: float = 120.0,
+    check: bool = True,
+    version: str | None = None,
+    jvm_opts: Sequence[str] | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Run one Kafka tool main class from the provisioned jars; stdout/stderr captured as text.
 
     ``check`` raises RuntimeError (with stderr) on a non-zero exit.
@@ -629,16 +703,46 @@ def run_java_tool(main_class: str, args: Sequence[str], *, input: str | None = N
     java = java_executable()
     assert java is not None
     opts = list(jvm_opts) if jvm_opts is not None else _env_jvm_opts("KAFKAKIT_TOOL_JVM_OPTS", TOOL_JVM_OPTS)
-    argv = [java, *opts, f"-Dlog4j2.configurationFile={_tools_log4j(version)}",
-            "-cp", f"{kafka_libs(version)}/*", main_class, *map(str, args)]
+    argv = [
+        java,
+        *opts,
+        f"-Dlog4j2.configurationFile={_tools_log4j(version)}",
+        "-cp",
+        f"{kafka_libs(version)}/*",
+        main_class,
+        *map(str, args),
+    ]
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
-        res = subprocess.run(argv, input=input, capture_output=True, text=True, timeout=timeout,
-                             stdin=None if input is not None else subprocess.DEVNULL, start_new_session=True)
-    except subprocess.TimeoutExpired as exc:
-        raise RuntimeError(f"{main_class} timed out after {timeout}s\nstderr:\n{exc.stderr!r}") from None
+        out, err = proc.communicate(input, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        out, err = proc.communicate()
+        raise RuntimeError(
+            f"{main_class} timed out after {timeout}s (killed)\nargs: {list(args)}\n"
+            f"stderr:\n{err[-4000:]}\nstdout:\n{out[-2000:]}"
+        ) from None
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
+    res = subprocess.CompletedProcess(argv, proc.returncode, out, err)
     if check and res.returncode != 0:
-        raise RuntimeError(f"{main_class} exited {res.returncode}\nargs: {list(args)}\n"
-                           f"stderr:\n{res.stderr[-4000:]}\nstdout:\n{res.stdout[-2000:]}")
+        raise RuntimeError(
+            f"{main_class} exited {res.returncode}\nargs: {list(args)}\n"
+            f"stderr:\n{res.stderr[-4000:]}\nstdout:\n{res.stdout[-2000:]}"
+        )
     return res
 
 
@@ -652,9 +756,16 @@ def _prop_args(flag: str, props: dict[str, object] | None) -> list[str]:
 _NULL_MARKER = "<kafkakit-null>"
 
 
-def console_produce(bootstrap: str, topic: str, messages: Iterable[str | tuple[str, str]], *,
-                    props: dict[str, object] | None = None, key_separator: str = "\t",
-                    timeout: float = 120.0, version: str | None = None) -> None:
+def console_produce(
+    bootstrap: str,
+    topic: str,
+    messages: Iterable[str | tuple[str, str]],
+    *,
+    props: dict[str, object] | None = None,
+    key_separator: str = "\t",
+    timeout: float = 120.0,
+    version: str | None = None,
+) -> None:
     """Produce with the Java console producer (``--sync``, one request per record).
 
     ``messages`` are values, or (key, value) tuples (key None = null key); neither may contain
@@ -671,24 +782,50 @@ def console_produce(bootstrap: str, topic: str, messages: Iterable[str | tuple[s
             lines.append(f"{_NULL_MARKER}{key_separator}{m}" if keyed else m)
     args = ["--bootstrap-server", bootstrap, "--topic", topic, "--sync"]
     if keyed:
-        args += ["--reader-property", "parse.key=true", "--reader-property", f"key.separator={key_separator}",
-                 "--reader-property", f"null.marker={_NULL_MARKER}"]
+        args += [
+            "--reader-property",
+            "parse.key=true",
+            "--reader-property",
+            f"key.separator={key_separator}",
+            "--reader-property",
+            f"null.marker={_NULL_MARKER}",
+        ]
     args += _prop_args("--command-property", props)
-    run_java_tool(CONSOLE_PRODUCER, args, input="".join(line + "\n" for line in lines),
-                  timeout=timeout, version=version)
+    run_java_tool(
+        CONSOLE_PRODUCER, args, input="".join(line + "\n" for line in lines), timeout=timeout, version=version
+    )
 
 
-def console_consume(bootstrap: str, topic: str, *, max_messages: int, from_beginning: bool = True,
-                    group: str | None = None, timeout_ms: int = 30000, print_key: bool = False,
-                    key_separator: str = "\t", isolation_level: str | None = None,
-                    partition: int | None = None, offset: str | int | None = None,
-                    props: dict[str, object] | None = None, version: str | None = None) -> list:
+def console_consume(
+    bootstrap: str,
+    topic: str,
+    *,
+    max_messages: int,
+    from_beginning: bool = True,
+    group: str | None = None,
+    timeout_ms: int = 30000,
+    print_key: bool = False,
+    key_separator: str = "\t",
+    isolation_level: str | None = None,
+    partition: int | None = None,
+    offset: str | int | None = None,
+    props: dict[str, object] | None = None,
+    version: str | None = None,
+) -> list:
     """Consume with the Java console consumer; returns values (or (key, value) with ``print_key``).
 
     Stops after ``max_messages`` or ``timeout_ms`` without a record (then returns what it got).
     """
-    args = ["--bootstrap-server", bootstrap, "--topic", topic, "--max-messages", str(max_messages),
-            "--timeout-ms", str(timeout_ms)]
+    args = [
+        "--bootstrap-server",
+        bootstrap,
+        "--topic",
+        topic,
+        "--max-messages",
+        str(max_messages),
+        "--timeout-ms",
+        str(timeout_ms),
+    ]
     if from_beginning and offset is None:
         args.append("--from-beginning")
     if group:
@@ -700,15 +837,21 @@ def console_consume(bootstrap: str, topic: str, *, max_messages: int, from_begin
     if offset is not None:
         args += ["--offset", str(offset)]
     if print_key:
-        args += ["--formatter-property", "print.key=true",
-                 "--formatter-property", f"key.separator={key_separator}"]
+        args += [
+            "--formatter-property",
+            "print.key=true",
+            "--formatter-property",
+            f"key.separator={key_separator}",
+        ]
     args += _prop_args("--command-property", props)
     res = run_java_tool(CONSOLE_CONSUMER, args, timeout=timeout_ms / 1000 + 90, check=False, version=version)
     if res.returncode != 0 and "Processed a total of" not in res.stderr:
         raise RuntimeError(f"console consumer exited {res.returncode}\nstderr:\n{res.stderr[-4000:]}")
     lines = res.stdout.splitlines()
     if print_key:
-        return [tuple(line.split(key_separator, 1)) if key_separator in line else (None, line) for line in lines]
+        return [
+            tuple(line.split(key_separator, 1)) if key_separator in line else (None, line) for line in lines
+        ]
     return lines
 
 
@@ -729,15 +872,34 @@ class PerfResult:
 _PRODUCER_SUMMARY = re.compile(
     r"(?P<records>\d+) records sent, (?P<rps>[\d.]+) records/sec \((?P<mbps>[\d.]+) MB/sec\), "
     r"(?P<avg>[\d.]+) ms avg latency, (?P<max>[\d.]+) ms max latency, (?P<p50>[\d.]+) ms 50th, "
-    r"(?P<p95>[\d.]+) ms 95th, (?P<p99>[\d.]+) ms 99th, (?P<p999>[\d.]+) ms 99.9th")
+    r"(?P<p95>[\d.]+) ms 95th, (?P<p99>[\d.]+) ms 99th, (?P<p999>[\d.]+) ms 99.9th"
+)
 
 
-def producer_perf_test(bootstrap: str, topic: str, *, num_records: int, record_size: int = 100,
-                       throughput: int = -1, props: dict[str, object] | None = None,
-                       timeout: float = 600.0, version: str | None = None) -> PerfResult:
+def producer_perf_test(
+    bootstrap: str,
+    topic: str,
+    *,
+    num_records: int,
+    record_size: int = 100,
+    throughput: int = -1,
+    props: dict[str, object] | None = None,
+    timeout: float = 600.0,
+    version: str | None = None,
+) -> PerfResult:
     """kafka-producer-perf-test; returns the final summary line parsed."""
-    args = ["--bootstrap-server", bootstrap, "--topic", topic, "--num-records", str(num_records),
-            "--record-size", str(record_size), "--throughput", str(throughput)]
+    args = [
+        "--bootstrap-server",
+        bootstrap,
+        "--topic",
+        topic,
+        "--num-records",
+        str(num_records),
+        "--record-size",
+        str(record_size),
+        "--throughput",
+        str(throughput),
+    ]
     if props:
         args += ["--command-property", *[f"{k}={v}" for k, v in props.items()]]
     res = run_java_tool(PRODUCER_PERF_TEST, args, timeout=timeout, version=version)
@@ -746,16 +908,39 @@ def producer_perf_test(bootstrap: str, topic: str, *, num_records: int, record_s
         raise RuntimeError(f"cannot parse producer perf test output:\n{res.stdout[-2000:]}")
     m = matches[-1]
     return PerfResult(
-        records=int(m["records"]), records_per_sec=float(m["rps"]), mb_per_sec=float(m["mbps"]),
-        avg_latency_ms=float(m["avg"]), max_latency_ms=float(m["max"]), p50_ms=float(m["p50"]),
-        p95_ms=float(m["p95"]), p99_ms=float(m["p99"]), p999_ms=float(m["p999"]), raw=res.stdout)
+        records=int(m["records"]),
+        records_per_sec=float(m["rps"]),
+        mb_per_sec=float(m["mbps"]),
+        avg_latency_ms=float(m["avg"]),
+        max_latency_ms=float(m["max"]),
+        p50_ms=float(m["p50"]),
+        p95_ms=float(m["p95"]),
+        p99_ms=float(m["p99"]),
+        p999_ms=float(m["p999"]),
+        raw=res.stdout,
+    )
 
 
-def consumer_perf_test(bootstrap: str, topic: str, *, messages: int, timeout_ms: int = 60000,
-                       props: dict[str, object] | None = None, version: str | None = None) -> PerfResult:
+def consumer_perf_test(
+    bootstrap: str,
+    topic: str,
+    *,
+    messages: int,
+    timeout_ms: int = 60000,
+    props: dict[str, object] | None = None,
+    version: str | None = None,
+) -> PerfResult:
     """kafka-consumer-perf-test (reads ``messages`` records from the beginning)."""
-    args = ["--bootstrap-server", bootstrap, "--topic", topic, "--num-records", str(messages),
-            "--timeout", str(timeout_ms)]
+    args = [
+        "--bootstrap-server",
+        bootstrap,
+        "--topic",
+        topic,
+        "--num-records",
+        str(messages),
+        "--timeout",
+        str(timeout_ms),
+    ]
     args += _prop_args("--command-property", props)
     res = run_java_tool(CONSUMER_PERF_TEST, args, timeout=timeout_ms / 1000 + 90, version=version)
     lines = [ln for ln in res.stdout.splitlines() if ln.strip()]
@@ -764,6 +949,10 @@ def consumer_perf_test(bootstrap: str, topic: str, *, messages: int, timeout_ms:
         raise RuntimeError(f"cannot parse consumer perf test output:\n{res.stdout[-2000:]}")
     keys = [k.strip() for k in lines[header_idx].split(",")]
     vals = [v.strip() for v in lines[header_idx + 1].split(",")]
-    row = dict(zip(keys, vals))
-    return PerfResult(records=int(float(row["data.consumed.in.nMsg"])), records_per_sec=float(row["nMsg.sec"]),
-                      mb_per_sec=float(row["MB.sec"]), raw=res.stdout)
+    row = dict(zip(keys, vals, strict=False))
+    return PerfResult(
+        records=int(float(row["data.consumed.in.nMsg"])),
+        records_per_sec=float(row["nMsg.sec"]),
+        mb_per_sec=float(row["MB.sec"]),
+        raw=res.stdout,
+    )

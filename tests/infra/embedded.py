@@ -5,7 +5,8 @@ In-process (a background thread of the test process)::
     with embedded_broker() as broker:            # kafkakit.broker.Broker(data_dir=None, port=0)
         broker.bootstrap_servers
 
-Subprocess (``python -m kafkakit broker --data-dir D --port P``), for crash tests::
+Subprocess (``python -m kafkakit broker --data-dir D --port P``, falling back to
+``python -m kafkakit.broker ...``; ``use_console_script=True`` runs ``kafkakit broker ...``)::
 
     with EmbeddedBrokerProcess() as b:
         b.bootstrap_servers
@@ -80,8 +81,13 @@ def broker_class() -> type:
 
 
 @contextlib.contextmanager
-def embedded_broker(data_dir: str | os.PathLike[str] | None = None, port: int = 0, *,
-                    ready_timeout: float = 30.0, **kwargs: Any) -> Iterator[Any]:
+def embedded_broker(
+    data_dir: str | os.PathLike[str] | None = None,
+    port: int = 0,
+    *,
+    ready_timeout: float = 30.0,
+    **kwargs: Any,
+) -> Iterator[Any]:
     """Run ``Broker(data_dir=..., port=..., **kwargs)`` in-process; yield it once it answers."""
     cls = broker_class()
     t0 = time.monotonic()
@@ -99,12 +105,19 @@ def embedded_broker(data_dir: str | os.PathLike[str] | None = None, port: int = 
 
 
 def _cli_argv(use_console_script: bool) -> list[str]:
+    """How to launch ``<kafkakit> broker``: console script, ``-m kafkakit``, or ``-m kafkakit.broker``."""
     if use_console_script:
         exe = shutil.which("kafkakit") or str(Path(sys.executable).with_name("kafkakit"))
         if not Path(exe).exists():
             raise BrokerUnavailable("embedded broker: the 'kafkakit' console script is not installed")
-        return [exe]
-    return [sys.executable, "-m", "kafkakit"]
+        return [exe, "broker"]
+    if _module_missing("kafkakit.__main__") is None:
+        return [sys.executable, "-m", "kafkakit", "broker"]
+    if _module_missing("kafkakit.broker.__main__") is None:
+        return [sys.executable, "-m", "kafkakit.broker"]
+    raise BrokerUnavailable(
+        "embedded broker subprocess: neither 'python -m kafkakit' nor 'python -m kafkakit.broker' exists yet"
+    )
 
 
 class EmbeddedBrokerProcess:
@@ -114,9 +127,16 @@ class EmbeddedBrokerProcess:
     is removed by :meth:`stop` (kept when startup failed or ``KAFKAKIT_KEEP_TMP=1``).
     """
 
-    def __init__(self, data_dir: str | os.PathLike[str] | None = None, port: int | None = None, *,
-                 extra_args: Sequence[str] = (), use_console_script: bool = False,
-                 startup_timeout: float = 60.0, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str] | None = None,
+        port: int | None = None,
+        *,
+        extra_args: Sequence[str] = (),
+        use_console_script: bool = False,
+        startup_timeout: float = 60.0,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self._own_dir = data_dir is None
         self.dir: Path | None = None if data_dir is None else Path(data_dir)
         self.port = port
@@ -153,8 +173,14 @@ class EmbeddedBrokerProcess:
         return self._logs / "broker.log"
 
     def _argv(self) -> list[str]:
-        return [*_cli_argv(self.use_console_script), "broker", "--data-dir", str(self.data_dir),
-                "--port", str(self.port), *self.extra_args]
+        return [
+            *_cli_argv(self.use_console_script),
+            "--data-dir",
+            str(self.data_dir),
+            "--port",
+            str(self.port),
+            *self.extra_args,
+        ]
 
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -166,9 +192,7 @@ class EmbeddedBrokerProcess:
 
     def start(self) -> EmbeddedBrokerProcess:
         broker_class()  # BrokerUnavailable while kafkakit.broker.Broker does not exist
-        missing = _module_missing("kafkakit.__main__")
-        if missing and not self.use_console_script:
-            raise BrokerUnavailable(f"embedded broker subprocess: {missing} (python -m kafkakit)")
+        _cli_argv(self.use_console_script)  # BrokerUnavailable when there is no way to launch it
         if self.dir is None:
             self.dir = make_temp_dir("kafkakit-embedded-")
         assert self.data_dir is not None
@@ -186,13 +210,16 @@ class EmbeddedBrokerProcess:
                 if attempt < 3 and not self._fixed_port and any(e in str(exc) for e in _BIND_ERRORS):
                     continue
                 self._failed = True
-                raise BrokerStartError(f"embedded broker subprocess: {exc}\n(logs kept in {self._logs})") from None
+                raise BrokerStartError(
+                    f"embedded broker subprocess: {exc}\n(logs kept in {self._logs})"
+                ) from None
         self.startup_seconds = time.monotonic() - t0
         return self
 
     def _launch(self) -> None:
-        self.proc = ManagedProcess(self._argv(), log_path=self.log_path, cwd=self._logs, env=self._env(),
-                                   name="kafkakit-broker").start()
+        self.proc = ManagedProcess(
+            self._argv(), log_path=self.log_path, cwd=self._logs, env=self._env(), name="kafkakit-broker"
+        ).start()
 
         def abort() -> str | None:
             if self.proc is not None and not self.proc.alive():
@@ -200,8 +227,13 @@ class EmbeddedBrokerProcess:
             return None
 
         try:
-            wait_for_kafka_api(LOOPBACK, self.port or 0, timeout=self.startup_timeout, abort=abort,
-                               what="kafkakit broker subprocess")
+            wait_for_kafka_api(
+                LOOPBACK,
+                self.port or 0,
+                timeout=self.startup_timeout,
+                abort=abort,
+                what="kafkakit broker subprocess",
+            )
         except TimeoutError as exc:
             raise BrokerStartError(f"{exc}\n{self.proc.log_tail()}") from None
 

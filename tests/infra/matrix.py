@@ -66,7 +66,7 @@ def cell_of(item: pytest.Item) -> dict[str, str] | None:
         return None
     spec: dict[str, Any] = {}
     for mark in marks:  # closest first: the function's own mark wins
-        for name, value in zip(("client", "broker", "feature"), mark.args):
+        for name, value in zip(("client", "broker", "feature"), mark.args, strict=False):
             spec.setdefault(name, value)
         for name, value in mark.kwargs.items():
             if name not in ("client", "broker", "feature"):
@@ -85,7 +85,8 @@ def cell_of(item: pytest.Item) -> dict[str, str] | None:
     for name in ("client", "broker"):
         if name not in spec:
             raise pytest.UsageError(
-                f"{item.nodeid}: @pytest.mark.cell needs {name}= (or a '{name}'/'bootstrap' parameter)")
+                f"{item.nodeid}: @pytest.mark.cell needs {name}= (or a '{name}'/'bootstrap' parameter)"
+            )
     return {k: str(spec[k]) for k in ("client", "broker", "feature")}
 
 
@@ -169,6 +170,8 @@ class MatrixRecorder:
         opt = self.config.option
         if self.deselected or getattr(opt, "keyword", "") or getattr(opt, "markexpr", ""):
             return False
+        if getattr(opt, "ignore", None) or getattr(opt, "ignore_glob", None):
+            return False
         if getattr(opt, "lf", False) or getattr(opt, "stepwise", False) or exitstatus in (2, 3, 4):
             return False
         if session.shouldstop or session.shouldfail:
@@ -217,8 +220,12 @@ class MatrixRecorder:
             line = f"{label:<5}  {cell.client + ' x ' + cell.broker:<{width}}  {cell.feature}"
             if cell.reasons and cell.outcome != "pass":
                 line += f"  -- {cell.reasons[0]}"
-            markup = {"pass": {"green": True}, "fail": {"red": True, "bold": True},
-                      "xfail": {"yellow": True}, "skip": {"yellow": True}}[cell.outcome]
+            markup = {
+                "pass": {"green": True},
+                "fail": {"red": True, "bold": True},
+                "xfail": {"yellow": True},
+                "skip": {"yellow": True},
+            }[cell.outcome]
             tr.write_line(line, **markup)
         counts = {k: sum(1 for c in self.cells.values() if c.outcome == k) for k in _RANK}
         summary = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
@@ -275,8 +282,12 @@ def render_markdown(cells: list[Cell], *, full_run: bool) -> str:
         brokers = sorted({c.broker for c in mine}, key=lambda b: _order(b, BROKER_ORDER))
         features = sorted({c.feature for c in mine})
         by_key = {(c.feature, c.broker): c for c in mine}
-        out += [f"## {client}", "", "| feature | " + " | ".join(brokers) + " |",
-                "|---|" + "---|" * len(brokers)]
+        out += [
+            f"## {client}",
+            "",
+            "| feature | " + " | ".join(brokers) + " |",
+            "|---|" + "---|" * len(brokers),
+        ]
         for feature in features:
             row = []
             for broker in brokers:
@@ -284,10 +295,14 @@ def render_markdown(cells: list[Cell], *, full_run: bool) -> str:
                 if c is None:
                     row.append("")
                     continue
-                mark = {"pass": "**pass**", "fail": "**FAIL**", "xfail": "*xfail*", "skip": "*skip*"}[c.outcome]
+                mark = {"pass": "**pass**", "fail": "**FAIL**", "xfail": "*xfail*", "skip": "*skip*"}[
+                    c.outcome
+                ]
                 if c.outcome != "pass" and c.reasons:
-                    notes.append(f"{len(notes) + 1}. {client} / {broker} / {feature}: {c.outcome}: "
-                                 + "; ".join(_md_escape(r) for r in c.reasons[:3]))
+                    notes.append(
+                        f"{len(notes) + 1}. {client} / {broker} / {feature}: {c.outcome}: "
+                        + "; ".join(_md_escape(r) for r in c.reasons[:3])
+                    )
                     mark += f" [{len(notes)}]"
                 row.append(mark)
             out.append(f"| {_md_escape(feature)} | " + " | ".join(row) + " |")
@@ -295,7 +310,12 @@ def render_markdown(cells: list[Cell], *, full_run: bool) -> str:
     if notes:
         out += ["## Notes", "", *notes, ""]
     data = [asdict(c) for c in sorted(cells, key=_sort_key)]
-    out += [_DATA_BEGIN, json.dumps(data, indent=0, sort_keys=True).replace("-->", "--\\u003e"), _DATA_END, ""]
+    out += [
+        _DATA_BEGIN,
+        json.dumps(data, indent=0, sort_keys=True).replace("-->", "--\\u003e"),
+        _DATA_END,
+        "",
+    ]
     return "\n".join(out)
 
 

@@ -59,9 +59,15 @@ def tansu_version() -> str:
 class TansuBroker:
     """One tansu broker on a free loopback port with ``memory://`` storage."""
 
-    def __init__(self, *, storage: str = "memory://tansu/", cluster_id: str = "kafkakit-tests",
-                 extra_args: Sequence[str] = (), startup_timeout: float = 30.0,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        storage: str = "memory://tansu/",
+        cluster_id: str = "kafkakit-tests",
+        extra_args: Sequence[str] = (),
+        startup_timeout: float = 30.0,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.storage = storage
         self.cluster_id = cluster_id
         self.extra_args = list(extra_args)
@@ -93,8 +99,19 @@ class TansuBroker:
 
     def _argv(self, binary: str) -> list[str]:
         url = f"tcp://{LOOPBACK}:{self.port}"
-        return [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
-                "--storage-engine", self.storage, "--cluster-id", self.cluster_id, *self.extra_args]
+        return [
+            binary,
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            self.storage,
+            "--cluster-id",
+            self.cluster_id,
+            *self.extra_args,
+        ]
 
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -126,8 +143,9 @@ class TansuBroker:
         return self
 
     def _launch(self, binary: str) -> None:
-        self.proc = ManagedProcess(self._argv(binary), log_path=self.log_path, cwd=self.dir,
-                                   env=self._env(), name="tansu").start()
+        self.proc = ManagedProcess(
+            self._argv(binary), log_path=self.log_path, cwd=self.dir, env=self._env(), name="tansu"
+        ).start()
 
         def abort() -> str | None:
             if self.proc is not None and not self.proc.alive():
@@ -135,8 +153,14 @@ class TansuBroker:
             return None
 
         try:
-            wait_for_kafka_api(LOOPBACK, self.port or 0, timeout=self.startup_timeout, min_brokers=1,
-                               abort=abort, what="tansu")
+            wait_for_kafka_api(
+                LOOPBACK,
+                self.port or 0,
+                timeout=self.startup_timeout,
+                min_brokers=1,
+                abort=abort,
+                what="tansu",
+            )
         except TimeoutError as exc:
             raise BrokerStartError(f"{exc}\n{self.proc.log_tail()}") from None
 

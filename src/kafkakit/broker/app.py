@@ -187,8 +187,9 @@ class Broker:
             raise RuntimeError("the broker is not running")
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
-    def create_topic(self, name: str, num_partitions: int = 1, configs: dict[str, str] | None = None) -> None:
-        """Create a topic directly (no client needed); raises ``TopicError`` when refused."""
+    def create_topic(self, name: str, num_partitions: int | None = None, configs: dict[str, str] | None = None) -> None:
+        """Create a topic directly (no client needed; ``num_partitions`` None: the broker default).
+        Raises ``kafkakit.broker.topics.TopicError`` when refused."""
 
         async def create() -> None:
             self.state.topics.create(name, num_partitions, configs)

@@ -34,14 +34,13 @@ region of a file that was already closed.
 
 from __future__ import annotations
 
-import io
 import os
 import struct
 import threading
 import time
 from bisect import bisect_right
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -49,16 +48,13 @@ from crc32c import crc32c
 
 from kafkakit.broker import producer_state as ps
 from kafkakit.broker.durability import PendingSync, atomic_write, fsync_dir, read_small_file, was_clean
-from kafkakit.broker.segment import HEADER, INT32_MAX, Segment
+from kafkakit.broker.segment import HEADER, INT32_MAX, FileRegion, ReadResult, Segment, parse_request
 from kafkakit.errors import (
-    CorruptRecordError,
     InvalidConfigurationError,
     InvalidRecordError,
     KafkaStorageError,
-    MessageSizeTooLargeError,
     OffsetOutOfRangeError,
     RecordListTooLargeError,
-    UnsupportedForMessageFormatError,
 )
 from kafkakit.record import BatchHeader
 
@@ -199,51 +195,6 @@ class AppendResult(NamedTuple):
     duplicate: bool = False
 
 
-class FileRegion(NamedTuple):
-    """``length`` bytes at ``position`` of ``file``: use ``os.sendfile``/``os.pread`` with the position."""
-
-    file: io.FileIO
-    position: int
-    length: int
-
-
-class ReadResult:
-    """Whole stored batches of one read: as file regions (zero copy) or ``to_bytes()``.
-
-    Keep the object alive until the regions are sent; never rely on the file's position.
-    """
-
-    __slots__ = ("regions", "size", "first_offset", "log_start_offset", "log_end_offset")
-
-    def __init__(
-        self, regions: list[FileRegion], first_offset: int, log_start_offset: int, log_end_offset: int
-    ) -> None:
-        self.regions = regions
-        self.size = sum(r.length for r in regions)
-        #: base offset of the first batch returned, -1 when empty
-        self.first_offset = first_offset
-        self.log_start_offset = log_start_offset
-        self.log_end_offset = log_end_offset
-
-    def __len__(self) -> int:
-        return self.size
-
-    def to_bytes(self) -> bytes:
-        parts = []
-        for r in self.regions:
-            data = os.pread(r.file.fileno(), r.length, r.position)
-            while len(data) < r.length:
-                more = os.pread(r.file.fileno(), r.length - len(data), r.position + len(data))
-                if not more:
-                    raise KafkaStorageError(f"short read at {r.position} of {r.file.name!r}")
-                data += more
-            parts.append(data)
-        return parts[0] if len(parts) == 1 else b"".join(parts)
-
-    def __repr__(self) -> str:
-        return f"ReadResult(first_offset={self.first_offset}, size={self.size}, regions={len(self.regions)})"
-
-
 # ---------------------------------------------------------------------------------------------
 # the log
 
@@ -349,6 +300,9 @@ class PartitionLog:
         self._synced_offset = self._recovery_point
         self._epochs = [e for e in self._read_epochs() if e[1] <= leo]
         self._rebuild_producer_state(leo)
+        if self.fsync:  # make a new partition directory and its first segment durable
+            fsync_dir(self.path)
+            fsync_dir(self.path.parent)
 
     def _rebuild_producer_state(self, leo: int) -> None:
         ps.delete_snapshots(self.path, above=leo)
@@ -469,60 +423,7 @@ class PartitionLog:
             raise RecordListTooLargeError(
                 f"{name}: {n} bytes of records exceed the segment size segment.bytes={cfg.segment_bytes}"
             )
-        max_size = cfg.max_message_bytes
-        parsed: list[tuple[int, int, tuple[Any, ...]]] = []
-        idempotent = False
-        pos = 0
-        while pos < n:
-            left = n - pos
-            if left <= 16:
-                raise CorruptRecordError(
-                    f"{name}: {left} trailing bytes at position {pos} are not a whole batch"
-                )
-            magic = mv[pos + 16]
-            if magic != 2:
-                if magic in (0, 1):
-                    raise UnsupportedForMessageFormatError(
-                        f"{name}: the batch at position {pos} uses message format v{magic} (magic {magic}); "
-                        "only v2 record batches (Kafka 0.11+ clients) are stored"
-                    )
-                raise CorruptRecordError(
-                    f"{name}: the batch at position {pos} has unknown magic byte {magic}"
-                )
-            if left < 61:
-                raise CorruptRecordError(
-                    f"{name}: the batch header at position {pos} is truncated ({left} of 61 bytes)"
-                )
-            h = _unpack(mv, pos)
-            size = h[1] + 12
-            if h[1] < 49:
-                raise CorruptRecordError(
-                    f"{name}: the batch at position {pos} has an impossible length {h[1]}"
-                )
-            if size > left:
-                raise CorruptRecordError(
-                    f"{name}: the batch at position {pos} is truncated: it declares {size} bytes, {left} are present"
-                )
-            if size > max_size:
-                raise MessageSizeTooLargeError(
-                    f"{name}: a record batch of {size} bytes exceeds max.message.bytes={max_size}"
-                )
-            crc = crc32c(mv[pos + 21 : pos + size])
-            if crc != h[4]:
-                raise CorruptRecordError(
-                    f"{name}: the batch at position {pos} fails its CRC-32C check "
-                    f"(stored {h[4]:#010x}, computed {crc:#010x})"
-                )
-            if h[6] < 0 or h[12] != h[6] + 1:
-                raise InvalidRecordError(
-                    f"{name}: the batch at position {pos} has last offset delta {h[6]} but {h[12]} records"
-                )
-            if h[5] & 0x20 and not allow_control:
-                raise InvalidRecordError(f"{name}: clients may not write control batches (position {pos})")
-            if h[9] >= 0:
-                idempotent = True
-            parsed.append((pos, size, h))
-            pos += size
+        parsed, idempotent = parse_request(mv, name, cfg.max_message_bytes, allow_control)
 
         with self._lock:
             if self._closed:
@@ -596,7 +497,8 @@ class PartitionLog:
             producers.map_end_offset = offset
             if not self._epochs or leader_epoch > self._epochs[-1][0]:
                 self._epochs.append((leader_epoch, headers[0].base_offset))
-                self._write_epochs()
+                if len(self._epochs) > 1 or leader_epoch != 0:  # a lone epoch 0 is the default anyway
+                    self._write_epochs()
             return AppendResult(
                 headers[0].base_offset,
                 offset - 1,
@@ -906,10 +808,6 @@ class PartitionLog:
     @property
     def closed(self) -> bool:
         return self._closed
-
-    def with_config(self, **changes: Any) -> LogConfig:
-        """A copy of the current config with ``changes`` (convenience for tools and tests)."""
-        return replace(self.config, **changes)
 
     def __repr__(self) -> str:
         return (

@@ -16,7 +16,9 @@ first invalid byte.
 
 A lookup bisects the index for the last entry at or before the target and walks batch headers
 from there (one ``pread`` of a few KiB covers several headers), so a read never touches more than
-about one index interval of headers.
+about one index interval of headers. Also here, because they are about stored batch bytes:
+``parse_request`` (the all-or-nothing validation of a produce request's batches) and
+``ReadResult``/``FileRegion`` (what a read hands out: file regions or a copy).
 
 What it must never do: return or index bytes past ``size`` (the valid end), write anything but
 whole batches, assume the index is right after an unclean stop, or close a deleted segment's file
@@ -34,18 +36,27 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from crc32c import crc32c
 
-from kafkakit.errors import CorruptRecordError, KafkaStorageError
+from kafkakit.errors import (
+    CorruptRecordError,
+    InvalidRecordError,
+    KafkaStorageError,
+    MessageSizeTooLargeError,
+    UnsupportedForMessageFormatError,
+)
 from kafkakit.record import BatchHeader, decode_batch
 
 __all__ = [
     "BATCH_HEADER_SIZE",
     "LOG_OVERHEAD",
     "BatchInfo",
+    "FileRegion",
+    "ReadResult",
     "Segment",
+    "parse_request",
     "segment_path",
 ]
 
@@ -96,6 +107,102 @@ def _write_all(fd: int, buffers: Sequence[Buffer], total: int) -> None:
             i += 1
         if n:
             bufs[i] = bufs[i][n:]
+
+
+class FileRegion(NamedTuple):
+    """``length`` bytes at ``position`` of ``file``: use ``os.sendfile``/``os.pread`` with the position."""
+
+    file: io.FileIO
+    position: int
+    length: int
+
+
+class ReadResult:
+    """Whole stored batches of one read: as file regions (zero copy) or ``to_bytes()``.
+
+    Keep the object alive until the regions are sent; never rely on the file's position.
+    """
+
+    __slots__ = ("regions", "size", "first_offset", "log_start_offset", "log_end_offset")
+
+    def __init__(
+        self, regions: list[FileRegion], first_offset: int, log_start_offset: int, log_end_offset: int
+    ) -> None:
+        self.regions = regions
+        self.size = sum(r.length for r in regions)
+        #: base offset of the first batch returned, -1 when empty
+        self.first_offset = first_offset
+        self.log_start_offset = log_start_offset
+        self.log_end_offset = log_end_offset
+
+    def __len__(self) -> int:
+        return self.size
+
+    def to_bytes(self) -> bytes:
+        parts = [_pread_exactly(r.file.fileno(), r.position, r.length) for r in self.regions]
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def __repr__(self) -> str:
+        return f"ReadResult(first_offset={self.first_offset}, size={self.size}, regions={len(self.regions)})"
+
+
+def _pread_exactly(fd: int, pos: int, length: int) -> bytes:
+    data = os.pread(fd, length, pos)
+    while len(data) < length:
+        more = os.pread(fd, length - len(data), pos + len(data))
+        if not more:
+            raise KafkaStorageError(f"short read: {len(data)} of {length} bytes at position {pos} (fd {fd})")
+        data += more
+    return data
+
+
+def parse_request(
+    mv: memoryview, name: str, max_size: int, allow_control: bool
+) -> tuple[list[tuple[int, int, tuple[Any, ...]]], bool]:
+    """Check every batch of a produce request (size, magic 2, CRC-32C, header consistency).
+
+    Returns [(position, size, raw header tuple)] and whether any batch has a producer id; raises
+    the error the produce response should carry, naming the partition and the batch's position.
+    """
+    n = len(mv)
+    parsed: list[tuple[int, int, tuple[Any, ...]]] = []
+    idempotent = False
+    pos = 0
+    while pos < n:
+        left = n - pos
+        at = f"{name}: the batch at position {pos}"
+        if left <= 16:
+            raise CorruptRecordError(f"{name}: {left} trailing bytes at position {pos} are not a whole batch")
+        magic = mv[pos + 16]
+        if magic in (0, 1):
+            raise UnsupportedForMessageFormatError(
+                f"{at} uses message format v{magic}; only v2 batches (Kafka 0.11+ clients) are stored"
+            )
+        if magic != 2:
+            raise CorruptRecordError(f"{at} has unknown magic byte {magic}")
+        if left < BATCH_HEADER_SIZE:
+            raise CorruptRecordError(f"{at} has a truncated header ({left} of 61 bytes)")
+        h = _unpack(mv, pos)
+        size = h[1] + LOG_OVERHEAD
+        if h[1] < MIN_BATCH_LENGTH:
+            raise CorruptRecordError(f"{at} has an impossible length {h[1]}")
+        if size > left:
+            raise CorruptRecordError(f"{at} is truncated: it declares {size} bytes, {left} are present")
+        if size > max_size:
+            raise MessageSizeTooLargeError(f"{at} is {size} bytes, over max.message.bytes={max_size}")
+        crc = crc32c(mv[pos + 21 : pos + size])
+        if crc != h[4]:
+            raise CorruptRecordError(
+                f"{at} fails its CRC-32C check (stored {h[4]:#010x}, computed {crc:#010x})"
+            )
+        if h[6] < 0 or h[12] != h[6] + 1:
+            raise InvalidRecordError(f"{at} has last offset delta {h[6]} but {h[12]} records")
+        if h[5] & 0x20 and not allow_control:
+            raise InvalidRecordError(f"{at} is a control batch: clients may not write control batches")
+        idempotent = idempotent or h[9] >= 0
+        parsed.append((pos, size, h))
+        pos += size
+    return parsed, idempotent
 
 
 class Segment:
@@ -166,7 +273,8 @@ class Segment:
         os.ftruncate(f.fileno(), 0)
         seg = cls(directory, base_offset, f, index_interval=index_interval)
         seg.created_ms = now_ms
-        seg._write_index_files(rewrite=True, fsync=False)
+        seg.index_path.unlink(missing_ok=True)  # the index files appear when first saved
+        seg.time_index_path.unlink(missing_ok=True)
         return seg
 
     @classmethod
@@ -234,7 +342,7 @@ class Segment:
             self.offset_of_max_timestamp = self.base_offset + toff[-1]
         return True
 
-    def _write_index_files(self, *, rewrite: bool, fsync: bool) -> None:
+    def _write_index_files(self, *, rewrite: bool, fsync: bool, create: bool = False) -> None:
         """Append the unsaved index entries to the files (or rewrite them whole)."""
         if rewrite:
             self._idx_saved = self._ti_saved = 0
@@ -249,7 +357,7 @@ class Segment:
             _TIME_ENTRY.pack(self._ti_ts[i], self._ti_off[i]) for i in range(self._ti_saved, len(self._ti_ts))
         )
         for path, data in ((self.index_path, both.tobytes()), (self.time_index_path, times)):
-            if data or rewrite or fsync:
+            if data or rewrite or fsync or create:
                 with open(path, mode, buffering=0) as f:
                     if data:
                         f.write(data)
@@ -257,9 +365,9 @@ class Segment:
                         os.fsync(f.fileno())
         self._idx_saved, self._ti_saved = n, len(self._ti_ts)
 
-    def save_indexes(self, *, fsync: bool = False) -> None:
+    def save_indexes(self, *, fsync: bool = False, create: bool = False) -> None:
         if self._indexes_loaded:
-            self._write_index_files(rewrite=False, fsync=fsync)
+            self._write_index_files(rewrite=False, fsync=fsync, create=create)
 
     def seal(self) -> None:
         """The segment stops being the active one: record the final max timestamp and save indexes."""
@@ -267,7 +375,7 @@ class Segment:
         if self.max_timestamp >= 0 and (not self._ti_ts or self.max_timestamp > self._ti_ts[-1]):
             self._ti_ts.append(self.max_timestamp)
             self._ti_off.append(self.offset_of_max_timestamp - self.base_offset)
-        self.save_indexes()
+        self.save_indexes(create=True)
 
     def fsync(self) -> None:
         os.fsync(self.file.fileno())
@@ -445,13 +553,7 @@ class Segment:
         return tuple.__new__(BatchHeader, _unpack(data))
 
     def read_bytes(self, pos: int, length: int) -> bytes:
-        data = os.pread(self.file.fileno(), length, pos)
-        while len(data) < length:
-            more = os.pread(self.file.fileno(), length - len(data), pos + len(data))
-            if not more:
-                raise KafkaStorageError(f"{self.log_path}: short read of {length} bytes at {pos}")
-            data += more
-        return data
+        return _pread_exactly(self.file.fileno(), pos, length)
 
     def iter_headers(self, from_offset: int) -> Iterator[BatchHeader]:
         """Headers of the batches from the one holding ``from_offset`` to the end."""

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
+import os
 import socket
 import struct
 import time
@@ -337,6 +339,7 @@ class BrokerServer:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = False
         self._started = False
+        self._lock_fd: int | None = None
         self.state: BrokerState = None  # type: ignore[assignment]  # set in start()
 
     @property
@@ -350,6 +353,7 @@ class BrokerServer:
 
         cfg = self.config
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_data_dir()
         mark_dirty(self.data_dir)
         topics = TopicManager(self.data_dir, cfg)
         state = BrokerState(
@@ -389,20 +393,43 @@ class BrokerServer:
             "on" if cfg.fsync else "off",
         )
 
+    def _lock_data_dir(self) -> None:
+        """Hold an exclusive lock on the data dir: two brokers on one dir would corrupt it."""
+        fd = os.open(self.data_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise RuntimeError(f"data dir {self.data_dir} is in use by another kafkakit broker") from None
+        self._lock_fd = fd
+
     async def stop(self) -> None:
         """Stop listening, close every connection, flush and close the logs, mark a clean shutdown."""
-        if self._stopped or self.state is None:
+        if self._stopped:
             return
         self._stopped = True
+        try:
+            if self.state is not None:
+                await self._shutdown()
+        finally:
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)  # releases the lock
+                self._lock_fd = None
+
+    async def _shutdown(self) -> None:
         from kafkakit.broker.durability import mark_clean
 
         if self._server is not None:
             self._server.close()
+        workers = []
         for conn in list(self.connections):
             conn.close()
-        for t in self._tasks:
+            if conn._worker is not None:
+                workers.append(conn._worker)
+        # no handler may still run (or wake from a parked fetch) once the logs are closed
+        for t in [*self._tasks, *workers]:
             t.cancel()
-        for t in self._tasks:
+        for t in [*self._tasks, *workers]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         state = self.state

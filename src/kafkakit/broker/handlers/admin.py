@@ -354,7 +354,7 @@ async def handle_describe_configs(
     docs = body["include_documentation"]
     results = []
     for res in body["resources"]:
-        rtype, rname, keys = res["resource_type"], res["resource_name"], res["configuration_keys"] or None
+        rtype, rname, keys = res["resource_type"], res["resource_name"], res["configuration_keys"]
         out: dict[str, Any] = {
             "error_code": 0,
             "error_message": None,

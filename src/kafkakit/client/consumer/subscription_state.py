@@ -72,9 +72,10 @@ class TopicPartitionState:
         "last_stable_offset",
         "log_start_offset",
         "in_flight",
-        "buffered",
+        "fetched",
+        "drained",
         "revoked",
-        "reset_not_before",
+        "not_before",
     )
 
     def __init__(self) -> None:
@@ -89,9 +90,12 @@ class TopicPartitionState:
         self.last_stable_offset: int | None = None
         self.log_start_offset: int | None = None
         self.in_flight = False  # a fetch for this partition is outstanding
-        self.buffered = 0  # completed fetches not yet handed to the user
+        # completed fetches buffered, counted by the loop thread, and those the user started on,
+        # counted by the user's thread: each counter has one writer, their difference is the backlog
+        self.fetched = 0
+        self.drained = 0
         self.revoked = False  # set when the partition leaves the assignment
-        self.reset_not_before = 0.0
+        self.not_before = 0.0  # no fetch or offset lookup before this time.monotonic() (backoff)
 
     def seek(self, offset: int, leader_epoch: int | None = None) -> None:
         self.position = offset

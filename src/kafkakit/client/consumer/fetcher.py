@@ -1,0 +1,641 @@
+"""Fetcher: background prefetch of assigned partitions, offset lookups and resets.
+
+How it works: one task on the client's event loop (``run``) keeps at most one Fetch in flight per
+broker, on a connection channel of its own ("fetch") so long polls never delay group traffic. A
+partition is fetched when it has a fetch offset, is not paused, has no fetch outstanding and no
+completed fetch waiting that the user has not started on; requests list partitions in rotating
+order so one busy partition cannot starve the others under fetch_max_bytes. Each response is
+decoded at once, whole batches at a time (``records.decode_partition``), into ``FetchedBatch``
+objects appended to ``buffer``, a deque that the user's thread drains without entering the loop
+(``drain`` for poll(), ``take`` for iteration): batches cross the thread boundary, records never do.
+A batch remembers the partition's ``generation`` when it was requested; a seek, reset or revocation
+bumps the generation, so stale batches are dropped when met. Errors that must reach the user (corrupt
+batch, deserializer failure, out of range without a reset policy, authorization) travel in the buffer
+as an error batch that stays put -- raised on every poll -- until the user seeks away.
+
+OFFSET_OUT_OF_RANGE with a reset policy, and partitions whose position is to be reset, are resolved by
+ListOffsets in the background (``_reset_positions``). NOT_LEADER and similar errors refresh metadata
+and back off retry_backoff_ms.
+
+What it must never do: deliver records twice or out of order within a partition, deliver records
+fetched for an earlier position after a seek, hand records across threads one at a time, or block
+the loop on anything but decoding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from kafkakit.client.cluster import AsyncClient
+from kafkakit.client.consumer.metrics import ConsumerMetrics
+from kafkakit.client.consumer.records import ConsumerRecord, decode_partition
+from kafkakit.client.consumer.subscription_state import SubscriptionState, TopicPartitionState
+from kafkakit.errors import (
+    KafkaError,
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+    OffsetOutOfRangeError,
+    UnsupportedVersionError,
+    for_code,
+)
+from kafkakit.structs import TopicPartition
+
+log = logging.getLogger(__name__)
+
+__all__ = ["FetchedBatch", "Fetcher", "cap_version"]
+
+FETCH_CHANNEL = "fetch"
+EARLIEST = -2
+LATEST = -1
+
+# highest versions spoken: later ones address topics by id only
+_MAX_VERSION = {"Fetch": 12, "ListOffsets": 11}
+
+_OFFSET_OUT_OF_RANGE = 1
+_TOPIC_AUTHORIZATION_FAILED = 29
+_REFRESH_CODES = {3, 5, 6, 9, 13, 56, 74, 75, 78, 100, 103}
+
+
+def cap_version(conn: Any, api: str, cap: int) -> int:
+    """The version to speak on ``conn``: the negotiated one, capped; error if below the broker's range."""
+    version = min(int(conn.version(api)), cap)
+    lo = conn.api_versions.get(_api_key(api), (0, 0))[0]
+    if version < lo:
+        raise UnsupportedVersionError(f"{conn}: broker needs {api} v{lo}+, kafkakit speaks up to v{cap} here")
+    return version
+
+
+def _api_key(api: str) -> int:
+    from kafkakit.protocol.apis import API_BY_NAME
+
+    return API_BY_NAME[api].key
+
+
+class FetchedBatch:
+    """The records of one partition from one fetch (or an error to raise), crossing to the user."""
+
+    __slots__ = ("tp", "state", "generation", "records", "index", "next_offset", "error", "error_offset", "size")
+
+    def __init__(
+        self,
+        tp: TopicPartition,
+        state: TopicPartitionState,
+        generation: int,
+        records: list[ConsumerRecord],
+        next_offset: int,
+        error: KafkaError | None = None,
+        error_offset: int | None = None,
+        size: int = 0,
+    ) -> None:
+        self.tp = tp
+        self.state = state
+        self.generation = generation
+        self.records = records
+        self.index = 0
+        self.next_offset = next_offset
+        self.error = error
+        self.error_offset = error_offset
+        self.size = size
+
+    def stale(self) -> bool:
+        s = self.state
+        return s.generation != self.generation or s.revoked
+
+
+class Fetcher:
+    """Prefetching, decoding and offset lookups for one consumer (see module docstring)."""
+
+    def __init__(
+        self,
+        client: AsyncClient,
+        subscriptions: SubscriptionState,
+        config: Mapping[str, Any],
+        metrics: ConsumerMetrics,
+        key_deserializer: Callable[[str, Any, bytes | None], Any] | None = None,
+        value_deserializer: Callable[[str, Any, bytes | None], Any] | None = None,
+    ) -> None:
+        self.client = client
+        self.subs = subscriptions
+        self.config = config
+        self.metrics = metrics
+        self.key_deserializer = key_deserializer
+        self.value_deserializer = value_deserializer
+        self.read_committed = config.get("isolation_level") == "read_committed"
+        self.check_crcs = bool(config.get("check_crcs", True))
+        self.retry_backoff = config.get("retry_backoff_ms", 100) / 1000.0
+        self.buffer: deque[FetchedBatch] = deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wakeup: asyncio.Event | None = None
+        self.data_ready: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._reset_task: asyncio.Task[None] | None = None
+        self._busy_nodes: set[int] = set()
+        self._node_not_before: dict[int, float] = {}
+        self._fetch_tasks: set[asyncio.Task[None]] = set()
+        self._rotation: dict[TopicPartition, int] = {}
+        self._seq = 0
+        self._last_metadata_request = 0.0
+        self._closed = False
+        self.loop_thread_id: int | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        import threading
+
+        self._loop = asyncio.get_running_loop()
+        self.loop_thread_id = threading.get_ident()
+        self._wakeup = asyncio.Event()
+        self.data_ready = asyncio.Event()
+        self._task = self._loop.create_task(self._run())
+
+    async def close(self) -> None:
+        self._closed = True
+        tasks = [t for t in (self._task, self._reset_task) if t is not None] + list(self._fetch_tasks)
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            try:
+                await t
+            except BaseException:  # noqa: BLE001,S110 - cancelled tasks unwind here
+                pass
+        self.buffer.clear()
+
+    def wakeup(self) -> None:
+        """Re-evaluate what to fetch (loop thread only)."""
+        if self._wakeup is not None:
+            self._wakeup.set()
+
+    def wakeup_threadsafe(self) -> None:
+        """Re-evaluate what to fetch, from any thread."""
+        import threading
+
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        if threading.get_ident() == self.loop_thread_id:
+            self.wakeup()
+        else:
+            try:
+                loop.call_soon_threadsafe(self.wakeup)
+            except RuntimeError:  # loop closed meanwhile
+                pass
+
+    # --- the fetch loop ----------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        assert self._wakeup is not None
+        while not self._closed:
+            self._wakeup.clear()
+            try:
+                self._send_fetches()
+                self._maybe_reset_positions()
+            except Exception:  # pragma: no cover - keep prefetching whatever one round did
+                log.exception("fetcher round failed")
+            await self._wakeup.wait()
+
+    def _fetchable(self, now: float) -> dict[int, list[tuple[TopicPartition, TopicPartitionState]]]:
+        by_node: dict[int, list[tuple[TopicPartition, TopicPartitionState]]] = {}
+        cluster = self.client.cluster
+        need_metadata = False
+        earliest_retry = None
+        for tp, state in self.subs.assignment.items():
+            if state.paused or state.in_flight or state.fetch_offset is None or state.revoked:
+                continue
+            if state.fetched - state.drained > 0:
+                continue
+            if state.not_before > now:
+                earliest_retry = min(earliest_retry or state.not_before, state.not_before)
+                continue
+            leader = cluster.leader_for_partition(tp)
+            if leader is None or leader < 0:
+                need_metadata = True
+                if tp.topic not in self.client.topics_of_interest:
+                    self.client.add_topics((tp.topic,))
+                continue
+            if leader in self._busy_nodes:
+                continue
+            nb = self._node_not_before.get(leader, 0.0)
+            if nb > now:
+                earliest_retry = min(earliest_retry or nb, nb)
+                continue
+            by_node.setdefault(leader, []).append((tp, state))
+        if need_metadata:
+            if now - self._last_metadata_request >= self.retry_backoff:
+                self._last_metadata_request = now
+                fut = self.client.request_update()
+                fut.add_done_callback(lambda f: (f.cancelled() or f.exception(), self.wakeup()))
+            else:
+                earliest_retry = min(earliest_retry or now + self.retry_backoff, self._last_metadata_request + self.retry_backoff)
+        if earliest_retry is not None and self._loop is not None:
+            self._loop.call_later(max(earliest_retry - now, 0.001), self.wakeup)
+        return by_node
+
+    def _send_fetches(self) -> None:
+        if self._closed or self._loop is None:
+            return
+        for node, entries in self._fetchable(time.monotonic()).items():
+            entries.sort(key=lambda e: self._rotation.get(e[0], 0))
+            requested = []
+            for tp, state in entries:
+                self._seq += 1
+                self._rotation[tp] = self._seq
+                state.in_flight = True
+                requested.append((tp, state, state.generation, state.fetch_offset))
+            self._busy_nodes.add(node)
+            task = self._loop.create_task(self._fetch(node, requested))
+            self._fetch_tasks.add(task)
+            task.add_done_callback(self._fetch_tasks.discard)
+
+    async def _fetch(self, node: int, requested: list[tuple[TopicPartition, TopicPartitionState, int, Any]]) -> None:
+        cfg = self.config
+        max_wait = int(cfg.get("fetch_max_wait_ms", 500))
+        topics: dict[str, list[dict[str, Any]]] = {}
+        for tp, _state, _gen, offset in requested:
+            topics.setdefault(tp.topic, []).append(
+                {
+                    "partition": tp.partition,
+                    "current_leader_epoch": -1,
+                    "fetch_offset": offset,
+                    "last_fetched_epoch": -1,
+                    "log_start_offset": -1,
+                    "partition_max_bytes": int(cfg.get("max_partition_fetch_bytes", 1048576)),
+                }
+            )
+        body = {
+            "replica_id": -1,
+            "max_wait_ms": max_wait,
+            "min_bytes": int(cfg.get("fetch_min_bytes", 1)),
+            "max_bytes": int(cfg.get("fetch_max_bytes", 52428800)),
+            "isolation_level": 1 if self.read_committed else 0,
+            "session_id": 0,
+            "session_epoch": -1,
+            "topics": [{"topic": t, "partitions": ps} for t, ps in topics.items()],
+            "forgotten_topics_data": [],
+            "rack_id": cfg.get("client_rack") or "",
+        }
+        started = time.monotonic()
+        try:
+            try:
+                conn = await self.client.get_connection(node, FETCH_CHANNEL, timeout=self.client.request_timeout_ms / 1000)
+                version = cap_version(conn, "Fetch", _MAX_VERSION["Fetch"])
+                timeout_ms = self.client.request_timeout_ms + max_wait
+                resp = await conn.request("Fetch", body, version=version, timeout_ms=timeout_ms)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any failure: refresh metadata, back off, retry
+                log.debug("fetch from node %s failed: %s", node, exc)
+                self._node_not_before[node] = time.monotonic() + self.retry_backoff
+                if not self._closed:
+                    self.client.request_update()
+                return
+            self.metrics.fetch_latency.record((time.monotonic() - started) * 1000.0)
+            if resp.get("error_code"):
+                err = for_code(resp["error_code"])
+                log.debug("fetch from node %s: %s", node, err.__name__)
+                self._node_not_before[node] = time.monotonic() + self.retry_backoff
+                return
+            self._handle_response(requested, resp)
+        finally:
+            self._busy_nodes.discard(node)
+            for _tp, state, _gen, _off in requested:
+                state.in_flight = False
+            self.wakeup()
+
+    def _handle_response(
+        self, requested: list[tuple[TopicPartition, TopicPartitionState, int, Any]], resp: dict[str, Any]
+    ) -> None:
+        wanted = {tp: (state, gen, off) for tp, state, gen, off in requested}
+        total_bytes = 0
+        total_records = 0
+        now = time.monotonic()
+        got_data = False
+        refresh = False
+        for t in resp["responses"]:
+            topic = t["topic"]
+            for p in t["partitions"]:
+                tp = TopicPartition(topic, p["partition_index"])
+                entry = wanted.get(tp)
+                if entry is None:
+                    continue
+                state, gen, offset = entry
+                if state.revoked or state.generation != gen or state.fetch_offset != offset:
+                    continue  # sought or revoked while the fetch was out
+                code = p["error_code"]
+                if code == 0:
+                    hw = p["high_watermark"]
+                    state.highwater = hw
+                    if p["last_stable_offset"] >= 0:
+                        state.last_stable_offset = p["last_stable_offset"]
+                    if p["log_start_offset"] >= 0:
+                        state.log_start_offset = p["log_start_offset"]
+                    blob = p["records"]
+                    decoded = decode_partition(
+                        tp,
+                        offset,
+                        blob,
+                        check_crcs=self.check_crcs,
+                        read_committed=self.read_committed,
+                        aborted_transactions=p["aborted_transactions"],
+                        key_deserializer=self.key_deserializer,
+                        value_deserializer=self.value_deserializer,
+                    )
+                    recs = decoded.records
+                    if decoded.error is not None:
+                        batch = FetchedBatch(tp, state, gen, recs, decoded.next_offset, decoded.error, decoded.next_offset)
+                    elif recs or decoded.next_offset != offset:
+                        batch = FetchedBatch(tp, state, gen, recs, decoded.next_offset, size=decoded.size_in_bytes)
+                    elif blob and len(blob) > 0 and hw > offset:
+                        err = MessageSizeTooLargeError(
+                            f"partition {tp.topic}-{tp.partition}: the record batch at offset {offset} is larger "
+                            f"than max_partition_fetch_bytes ({self.config.get('max_partition_fetch_bytes')}); "
+                            "raise max_partition_fetch_bytes or fetch_max_bytes"
+                        )
+                        batch = FetchedBatch(tp, state, gen, [], offset, err, offset)
+                    else:
+                        continue
+                    state.fetch_offset = decoded.next_offset if decoded.error is None else None
+                    state.fetched += 1
+                    self.buffer.append(batch)
+                    got_data = True
+                    total_bytes += decoded.size_in_bytes
+                    total_records += len(recs)
+                    if hw >= 0:
+                        self.metrics.records_lag.record(max(hw - decoded.next_offset, 0), now)
+                elif code == _OFFSET_OUT_OF_RANGE:
+                    strategy = self.subs.offset_reset_strategy
+                    if strategy == "none":
+                        err = OffsetOutOfRangeError(
+                            f"fetch offset {offset} is out of range for partition {tp.topic}-{tp.partition} and "
+                            "auto_offset_reset='none'; seek to a valid offset"
+                        )
+                        state.fetch_offset = None
+                        state.fetched += 1
+                        self.buffer.append(FetchedBatch(tp, state, gen, [], offset, err, offset))
+                        got_data = True
+                    else:
+                        log.info("fetch offset %s out of range for %s; resetting to %s", offset, tp, strategy)
+                        state.request_reset(strategy)
+                elif code == _TOPIC_AUTHORIZATION_FAILED:
+                    err_cls = for_code(code)
+                    state.fetch_offset = None
+                    state.fetched += 1
+                    self.buffer.append(
+                        FetchedBatch(tp, state, gen, [], offset, err_cls(f"not authorized to read topic {tp.topic!r}"), offset)
+                    )
+                    got_data = True
+                else:
+                    if code in _REFRESH_CODES:
+                        refresh = True
+                    log.debug("fetch %s: %s; backing off", tp, for_code(code).__name__)
+                    state.not_before = now + self.retry_backoff
+        if total_records or total_bytes:
+            self.metrics.fetch_size.record(total_bytes, now)
+            self.metrics.records_per_request.record(total_records, now)
+        if refresh:
+            self.client.request_update()
+        if got_data and self.data_ready is not None:
+            self.data_ready.set()
+
+    # --- handing data to the user (any thread) ----------------------------------------------
+
+    def has_data(self) -> bool:
+        return bool(self.buffer)
+
+    def drain(self, max_records: int, update_offsets: bool = True) -> dict[TopicPartition, list[ConsumerRecord]]:
+        """Take up to ``max_records`` records from the buffer; raise a buffered error when it is next."""
+        out: dict[TopicPartition, list[ConsumerRecord]] = {}
+        buf = self.buffer
+        n = 0
+        held: list[FetchedBatch] = []
+        nudge = False
+        consumed_records = 0
+        consumed_bytes = 0
+        try:
+            while buf and n < max_records:
+                b = buf[0]
+                state = b.state
+                if state.generation != b.generation or state.revoked:
+                    buf.popleft()
+                    if b.index == 0:
+                        state.drained += 1
+                        nudge = True
+                    continue
+                if state.paused:
+                    held.append(buf.popleft())
+                    continue
+                if b.error is not None and b.index >= len(b.records):
+                    if out:
+                        break
+                    raise b.error
+                if b.index == 0:
+                    state.drained += 1
+                    nudge = True
+                    consumed_bytes += b.size
+                records = b.records
+                take = records[b.index : b.index + (max_records - n)] if b.index or len(records) > max_records - n else records
+                b.index += len(take)
+                n += len(take)
+                consumed_records += len(take)
+                if take:
+                    if update_offsets:
+                        last = take[-1]
+                        state.position = last.offset + 1
+                        state.leader_epoch = last.leader_epoch
+                    lst = out.get(b.tp)
+                    if lst is None:
+                        out[b.tp] = take if take is not records else list(take)
+                    else:
+                        lst.extend(take)
+                if b.index >= len(records):
+                    if b.error is not None:
+                        continue  # the error is raised when met again with nothing gathered
+                    buf.popleft()
+                    if update_offsets and b.next_offset > (state.position or 0):
+                        state.position = b.next_offset
+        finally:
+            if held:
+                buf.extendleft(reversed(held))
+            if consumed_records:
+                self.metrics.records_consumed.record(consumed_records)
+            if consumed_bytes:
+                self.metrics.bytes_consumed.record(consumed_bytes)
+            if nudge:
+                self.wakeup_threadsafe()
+        return out
+
+    def take(self) -> FetchedBatch | None:
+        """Take the next live batch whole (for iteration); raise a buffered error when it is next."""
+        buf = self.buffer
+        held: list[FetchedBatch] = []
+        try:
+            while buf:
+                b = buf[0]
+                state = b.state
+                if state.generation != b.generation or state.revoked:
+                    buf.popleft()
+                    if b.index == 0:
+                        state.drained += 1
+                        self.wakeup_threadsafe()
+                    continue
+                if state.paused:
+                    held.append(buf.popleft())
+                    continue
+                if b.error is not None and b.index >= len(b.records):
+                    raise b.error
+                if b.index == 0:
+                    state.drained += 1
+                    self.wakeup_threadsafe()
+                    self.metrics.bytes_consumed.record(b.size)
+                if b.error is None:
+                    buf.popleft()
+                    return b
+                # hand out the good records; the error stays for the next call
+                good = FetchedBatch(b.tp, state, b.generation, b.records[b.index :], b.error_offset or 0)
+                b.index = len(b.records)
+                return good
+            return None
+        finally:
+            if held:
+                buf.extendleft(reversed(held))
+
+    # --- offset lookups ---------------------------------------------------------------------
+
+    def _maybe_reset_positions(self) -> None:
+        if self._closed or self._loop is None:
+            return
+        if self._reset_task is not None and not self._reset_task.done():
+            return
+        now = time.monotonic()
+        due = [
+            tp
+            for tp, s in self.subs.assignment.items()
+            if s.reset_strategy is not None and s.reset_strategy != "none" and s.not_before <= now
+        ]
+        if due:
+            self._reset_task = self._loop.create_task(self._reset_positions(due))
+
+    async def _reset_positions(self, tps: list[TopicPartition]) -> None:
+        states = {tp: self.subs.assignment.get(tp) for tp in tps}
+        wanted: dict[TopicPartition, int] = {}
+        gens: dict[TopicPartition, int] = {}
+        for tp, s in states.items():
+            if s is None or s.reset_strategy is None:
+                continue
+            wanted[tp] = EARLIEST if s.reset_strategy == "earliest" else LATEST
+            gens[tp] = s.generation
+        try:
+            found = await self.list_offsets(wanted, self.client.request_timeout_ms / 1000.0)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - retried after a backoff
+            log.debug("offset reset for %s failed: %s", sorted(wanted), exc)
+            later = time.monotonic() + self.retry_backoff
+            for tp in wanted:
+                s = states[tp]
+                if s is not None:
+                    s.not_before = later
+            assert self._loop is not None
+            self._loop.call_later(self.retry_backoff, self.wakeup)
+            return
+        for tp, (offset, _ts, epoch) in found.items():
+            s = states[tp]
+            if s is None or s.revoked or s.generation != gens[tp] or s.reset_strategy is None:
+                continue
+            s.seek(offset, epoch if epoch >= 0 else None)
+        self.wakeup()
+
+    async def list_offsets(
+        self, timestamps: Mapping[TopicPartition, int], timeout: float
+    ) -> dict[TopicPartition, tuple[int, int, int]]:
+        """ListOffsets for each partition: (offset, timestamp, leader epoch); offset -1 when the
+        broker has none for that timestamp. Retries leader changes until ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        remaining = dict(timestamps)
+        result: dict[TopicPartition, tuple[int, int, int]] = {}
+        missing = {tp.topic for tp in remaining} - set(self.client.topics_of_interest)
+        if missing:
+            self.client.add_topics(missing)
+        while remaining:
+            by_node: dict[int, dict[TopicPartition, int]] = {}
+            unknown = False
+            for tp, ts in remaining.items():
+                leader = self.client.cluster.leader_for_partition(tp)
+                if leader is None or leader < 0:
+                    unknown = True
+                    continue
+                by_node.setdefault(leader, {})[tp] = ts
+            retry = unknown
+            if by_node:
+                results = await asyncio.gather(
+                    *(self._list_offsets_node(node, parts) for node, parts in by_node.items()), return_exceptions=True
+                )
+                for res in results:
+                    if isinstance(res, BaseException):
+                        if not isinstance(res, KafkaError) or not res.retriable:
+                            raise res
+                        retry = True
+                        continue
+                    done, again, fatal = res
+                    result.update(done)
+                    for tp in done:
+                        remaining.pop(tp, None)
+                    if fatal is not None:
+                        raise fatal
+                    retry = retry or bool(again)
+            if not remaining:
+                break
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise KafkaTimeoutError(
+                    f"offset lookup for {sorted(f'{tp.topic}-{tp.partition}' for tp in remaining)} did not "
+                    f"complete within {timeout:.3g} s"
+                )
+            if retry:
+                try:
+                    await asyncio.wait_for(asyncio.shield(self.client.request_update()), left)
+                except (asyncio.TimeoutError, KafkaError):
+                    pass
+                await asyncio.sleep(min(self.retry_backoff, max(deadline - time.monotonic(), 0)))
+        return result
+
+    async def _list_offsets_node(
+        self, node: int, parts: dict[TopicPartition, int]
+    ) -> tuple[dict[TopicPartition, tuple[int, int, int]], list[TopicPartition], KafkaError | None]:
+        topics: dict[str, list[dict[str, Any]]] = {}
+        for tp, ts in parts.items():
+            topics.setdefault(tp.topic, []).append(
+                {"partition_index": tp.partition, "current_leader_epoch": -1, "timestamp": ts}
+            )
+        body = {
+            "replica_id": -1,
+            "isolation_level": 1 if self.read_committed else 0,
+            "topics": [{"name": t, "partitions": ps} for t, ps in topics.items()],
+            "timeout_ms": int(self.client.request_timeout_ms),
+        }
+        conn = await self.client.get_connection(node, timeout=self.client.request_timeout_ms / 1000)
+        version = cap_version(conn, "ListOffsets", _MAX_VERSION["ListOffsets"])
+        resp = await conn.request("ListOffsets", body, version=version)
+        done: dict[TopicPartition, tuple[int, int, int]] = {}
+        again: list[TopicPartition] = []
+        fatal: KafkaError | None = None
+        for t in resp["topics"]:
+            for p in t["partitions"]:
+                tp = TopicPartition(t["name"], p["partition_index"])
+                if tp not in parts:
+                    continue
+                code = p["error_code"]
+                if code == 0:
+                    done[tp] = (p["offset"], p["timestamp"], p["leader_epoch"])
+                else:
+                    err = for_code(code)
+                    if err.retriable:
+                        again.append(tp)
+                    else:
+                        fatal = err(f"offset lookup for partition {tp.topic}-{tp.partition} failed: {err.description}")
+        return done, again, fatal
