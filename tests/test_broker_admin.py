@@ -7,6 +7,7 @@ stopping a broker and starting a new one on the same data dir.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,11 +35,15 @@ def broker() -> Iterator[Broker]:
         yield b
 
 
-def create(w: Wire, *topics: dict[str, Any], validate_only: bool = False, version: int = 7) -> list[dict[str, Any]]:
+def create(
+    w: Wire, *topics: dict[str, Any], validate_only: bool = False, version: int = 7
+) -> list[dict[str, Any]]:
     entries = [
         {"num_partitions": 1, "replication_factor": 1, "assignments": [], "configs": [], **t} for t in topics
     ]
-    resp = w.request("CreateTopics", version, {"topics": entries, "timeout_ms": 5000, "validate_only": validate_only})
+    resp = w.request(
+        "CreateTopics", version, {"topics": entries, "timeout_ms": 5000, "validate_only": validate_only}
+    )
     return list(resp["topics"])
 
 
@@ -75,8 +80,12 @@ def test_create_topics_validation(broker: Broker) -> None:
             {"name": "zero-parts", "num_partitions": 0},
             {"name": "bad-config", "configs": cfg(retention_ms="soon")},
             {"name": "unknown-config", "configs": cfg(no_such_thing="1")},
-            {"name": "foreign-replica", "num_partitions": -1, "replication_factor": -1,
-             "assignments": [{"partition_index": 0, "broker_ids": [7]}]},
+            {
+                "name": "foreign-replica",
+                "num_partitions": -1,
+                "replication_factor": -1,
+                "assignments": [{"partition_index": 0, "broker_ids": [7]}],
+            },
         )
         codes = {r["name"]: r["error_code"] for r in results}
         assert codes == {
@@ -103,7 +112,10 @@ def test_create_topics_validation(broker: Broker) -> None:
         collide = create(w, {"name": "ok_topic"})
         assert collide[0]["error_code"] == 0  # '-' and '_' do not collide
         collide = create(w, {"name": "ok.topic"})
-        assert (collide[0]["error_code"], "collides" in collide[0]["error_message"]) == (INVALID_TOPIC_EXCEPTION, True)
+        assert (collide[0]["error_code"], "collides" in collide[0]["error_message"]) == (
+            INVALID_TOPIC_EXCEPTION,
+            True,
+        )
         md = w.request("Metadata", 12, metadata_body(None))
         assert sorted(t["name"] for t in md["topics"]) == ["default-topic", "ok-topic", "ok_topic"]
 
@@ -119,7 +131,10 @@ def test_create_topics_validate_only_creates_nothing(broker: Broker) -> None:
 def test_create_with_explicit_assignment(broker: Broker) -> None:
     with Wire(broker.bootstrap_servers) as w:
         assignments = [{"partition_index": i, "broker_ids": [1]} for i in range(2)]
-        [res] = create(w, {"name": "assigned", "num_partitions": -1, "replication_factor": -1, "assignments": assignments})
+        [res] = create(
+            w,
+            {"name": "assigned", "num_partitions": -1, "replication_factor": -1, "assignments": assignments},
+        )
         assert (res["error_code"], res["num_partitions"]) == (0, 2)
 
 
@@ -134,13 +149,27 @@ def test_metadata_describes_a_one_node_cluster(broker: Broker) -> None:
     assert md["brokers"] == [{"node_id": 1, "host": "127.0.0.1", "port": broker.port, "rack": None}]
     assert md["controller_id"] == 1 and md["cluster_id"] == dc["cluster_id"] and len(md["cluster_id"]) == 22
     [topic] = md["topics"]
-    assert (topic["name"], topic["is_internal"], topic["topic_authorized_operations"]) == ("md", False, -2147483648)
+    assert (topic["name"], topic["is_internal"], topic["topic_authorized_operations"]) == (
+        "md",
+        False,
+        -2147483648,
+    )
     assert topic["partitions"] == [
-        {"error_code": 0, "partition_index": i, "leader_id": 1, "leader_epoch": 0, "replica_nodes": [1], "isr_nodes": [1], "offline_replicas": []}
+        {
+            "error_code": 0,
+            "partition_index": i,
+            "leader_id": 1,
+            "leader_epoch": 0,
+            "replica_nodes": [1],
+            "isr_nodes": [1],
+            "offline_replicas": [],
+        }
         for i in range(2)
     ]
     assert dc["error_code"] == 0 and dc["controller_id"] == 1
-    assert dc["brokers"] == [{"broker_id": 1, "host": "127.0.0.1", "port": broker.port, "rack": None, "is_fenced": False}]
+    assert dc["brokers"] == [
+        {"broker_id": 1, "host": "127.0.0.1", "port": broker.port, "rack": None, "is_fenced": False}
+    ]
 
 
 @pytest.mark.parametrize("version", range(0, 14))
@@ -183,10 +212,19 @@ def test_delete_topics_by_name_and_by_id(broker: Broker) -> None:
     with Wire(broker.bootstrap_servers) as w:
         ids = {r["name"]: r["topic_id"] for r in create(w, {"name": "del-a"}, {"name": "del-b"})}
         resp = w.request("DeleteTopics", 5, {"topic_names": ["del-a", "missing"], "timeout_ms": 1000})
-        assert {r["name"]: r["error_code"] for r in resp["responses"]} == {"del-a": 0, "missing": UNKNOWN_TOPIC_OR_PARTITION}
-        body = {"topics": [{"name": None, "topic_id": ids["del-b"]}, {"name": None, "topic_id": b"\x09" * 16}], "timeout_ms": 1000}
+        assert {r["name"]: r["error_code"] for r in resp["responses"]} == {
+            "del-a": 0,
+            "missing": UNKNOWN_TOPIC_OR_PARTITION,
+        }
+        body = {
+            "topics": [{"name": None, "topic_id": ids["del-b"]}, {"name": None, "topic_id": b"\x09" * 16}],
+            "timeout_ms": 1000,
+        }
         resp = w.request("DeleteTopics", 6, body)
-        assert [(r["name"], r["error_code"]) for r in resp["responses"]] == [("del-b", 0), (None, UNKNOWN_TOPIC_ID)]
+        assert [(r["name"], r["error_code"]) for r in resp["responses"]] == [
+            ("del-b", 0),
+            (None, UNKNOWN_TOPIC_ID),
+        ]
         assert w.request("Metadata", 12, metadata_body(None))["topics"] == []
         # a topic of the same name is a new topic: new id, empty log
         [again] = create(w, {"name": "del-a"})
@@ -198,7 +236,11 @@ def test_create_partitions(broker: Broker) -> None:
         create(w, {"name": "grow", "num_partitions": 2})
 
         def grow(count: int, validate_only: bool = False, name: str = "grow") -> dict[str, Any]:
-            body = {"topics": [{"name": name, "count": count, "assignments": None}], "timeout_ms": 1000, "validate_only": validate_only}
+            body = {
+                "topics": [{"name": name, "count": count, "assignments": None}],
+                "timeout_ms": 1000,
+                "validate_only": validate_only,
+            }
             return dict(w.request("CreatePartitions", 3, body)["results"][0])
 
         assert grow(6, validate_only=True)["error_code"] == 0
@@ -206,7 +248,10 @@ def test_create_partitions(broker: Broker) -> None:
         assert grow(4)["error_code"] == 0
         assert len(w.request("Metadata", 12, metadata_body(["grow"]))["topics"][0]["partitions"]) == 4
         shrink = grow(1)
-        assert shrink["error_code"] == INVALID_PARTITIONS and "higher than the requested 1" in shrink["error_message"]
+        assert (
+            shrink["error_code"] == INVALID_PARTITIONS
+            and "higher than the requested 1" in shrink["error_message"]
+        )
         assert grow(4)["error_code"] == INVALID_PARTITIONS
         assert grow(2, name="nope")["error_code"] == UNKNOWN_TOPIC_OR_PARTITION
         resp = w.request("Produce", 9, produce_body("grow", [b"new"], partition=3))
@@ -248,12 +293,20 @@ def test_alter_configs_replaces_and_incremental_alter_edits(broker: Broker) -> N
     with Wire(broker.bootstrap_servers) as w:
         create(w, {"name": "alter", "configs": cfg(retention_ms="60000")})
 
-        def alter(configs: list[dict[str, Any]], validate_only: bool = False, rtype: int = 2, name: str = "alter") -> dict[str, Any]:
-            body = {"resources": [{"resource_type": rtype, "resource_name": name, "configs": configs}], "validate_only": validate_only}
+        def alter(
+            configs: list[dict[str, Any]], validate_only: bool = False, rtype: int = 2, name: str = "alter"
+        ) -> dict[str, Any]:
+            body = {
+                "resources": [{"resource_type": rtype, "resource_name": name, "configs": configs}],
+                "validate_only": validate_only,
+            }
             return dict(w.request("AlterConfigs", 2, body)["responses"][0])
 
         def incremental(configs: list[dict[str, Any]], validate_only: bool = False) -> dict[str, Any]:
-            body = {"resources": [{"resource_type": 2, "resource_name": "alter", "configs": configs}], "validate_only": validate_only}
+            body = {
+                "resources": [{"resource_type": 2, "resource_name": "alter", "configs": configs}],
+                "validate_only": validate_only,
+            }
             return dict(w.request("IncrementalAlterConfigs", 1, body)["responses"][0])
 
         assert alter(cfg(segment_bytes="1048576"))["error_code"] == 0
@@ -276,10 +329,19 @@ def test_alter_configs_replaces_and_incremental_alter_edits(broker: Broker) -> N
         assert values["retention.ms"] == ("120000", 1)
         assert values["segment.bytes"] == ("1073741824", 5)
         assert values["cleanup.policy"] == ("delete,compact", 1)
-        assert incremental([{"name": "cleanup.policy", "config_operation": 3, "value": "delete"}])["error_code"] == 0
+        assert (
+            incremental([{"name": "cleanup.policy", "config_operation": 3, "value": "delete"}])["error_code"]
+            == 0
+        )
         assert config_values(describe(w, "alter"))["cleanup.policy"] == ("compact", 1)
-        assert incremental([{"name": "retention.ms", "config_operation": 2, "value": "5"}])["error_code"] == INVALID_CONFIG
-        assert incremental([{"name": "retention.ms", "config_operation": 9, "value": "5"}])["error_code"] == INVALID_REQUEST
+        assert (
+            incremental([{"name": "retention.ms", "config_operation": 2, "value": "5"}])["error_code"]
+            == INVALID_CONFIG
+        )
+        assert (
+            incremental([{"name": "retention.ms", "config_operation": 9, "value": "5"}])["error_code"]
+            == INVALID_REQUEST
+        )
 
 
 def test_topics_and_configs_survive_a_restart(tmp_path: Path) -> None:
@@ -308,7 +370,16 @@ def test_config_changes_reach_the_log(broker: Broker) -> None:
         resp = w.request("Produce", 9, produce_body("small-batches", [b"x" * 2000]))
         part = resp["responses"][0]["partition_responses"][0]
         assert part["error_code"] == 10 and "max.message.bytes" in part["error_message"]  # MESSAGE_TOO_LARGE
-        body = {"resources": [{"resource_type": 2, "resource_name": "small-batches", "configs": [{"name": "max.message.bytes", "config_operation": 0, "value": "100000"}]}], "validate_only": False}
+        body = {
+            "resources": [
+                {
+                    "resource_type": 2,
+                    "resource_name": "small-batches",
+                    "configs": [{"name": "max.message.bytes", "config_operation": 0, "value": "100000"}],
+                }
+            ],
+            "validate_only": False,
+        }
         assert w.request("IncrementalAlterConfigs", 1, body)["responses"][0]["error_code"] == 0
         resp = w.request("Produce", 9, produce_body("small-batches", [b"x" * 2000]))
         assert resp["responses"][0]["partition_responses"][0]["error_code"] == 0
@@ -317,8 +388,15 @@ def test_config_changes_reach_the_log(broker: Broker) -> None:
 # ---------------------------------------------------------------- InitProducerId
 
 
-def _init_pid(w: Wire, version: int = 4, pid: int = -1, epoch: int = -1, txn: str | None = None) -> dict[str, Any]:
-    body = {"transactional_id": txn, "transaction_timeout_ms": 60000, "producer_id": pid, "producer_epoch": epoch}
+def _init_pid(
+    w: Wire, version: int = 4, pid: int = -1, epoch: int = -1, txn: str | None = None
+) -> dict[str, Any]:
+    body = {
+        "transactional_id": txn,
+        "transaction_timeout_ms": 60000,
+        "producer_id": pid,
+        "producer_epoch": epoch,
+    }
     return dict(w.request("InitProducerId", version, body))
 
 
@@ -337,9 +415,15 @@ def test_init_producer_id_bumps_the_epoch_of_a_known_producer(broker: Broker) ->
     with Wire(broker.bootstrap_servers) as w:
         first = _init_pid(w)
         bumped = _init_pid(w, pid=first["producer_id"], epoch=0)
-        assert (bumped["error_code"], bumped["producer_id"], bumped["producer_epoch"]) == (0, first["producer_id"], 1)
+        assert (bumped["error_code"], bumped["producer_id"], bumped["producer_epoch"]) == (
+            0,
+            first["producer_id"],
+            1,
+        )
         foreign = _init_pid(w, pid=10**12, epoch=3)  # never issued here: a new id instead
-        assert foreign["error_code"] == 0 and foreign["producer_id"] != 10**12 and foreign["producer_epoch"] == 0
+        assert (
+            foreign["error_code"] == 0 and foreign["producer_id"] != 10**12 and foreign["producer_epoch"] == 0
+        )
         exhausted = _init_pid(w, pid=first["producer_id"], epoch=32766)
         assert exhausted["producer_id"] != first["producer_id"] and exhausted["producer_epoch"] == 0
         assert _init_pid(w, pid=first["producer_id"], epoch=-1)["error_code"] == INVALID_REQUEST
@@ -354,11 +438,20 @@ def test_transactional_init_producer_id_is_refused(broker: Broker) -> None:
 # ---------------------------------------------------------------- ListOffsets / DeleteRecords / OffsetForLeaderEpoch
 
 
-def _list_offsets(w: Wire, topic: str, partition: int, timestamp: int, version: int = 7, isolation: int = 0) -> dict[str, Any]:
+def _list_offsets(
+    w: Wire, topic: str, partition: int, timestamp: int, version: int = 7, isolation: int = 0
+) -> dict[str, Any]:
     body = {
         "replica_id": -1,
         "isolation_level": isolation,
-        "topics": [{"name": topic, "partitions": [{"partition_index": partition, "current_leader_epoch": -1, "timestamp": timestamp}]}],
+        "topics": [
+            {
+                "name": topic,
+                "partitions": [
+                    {"partition_index": partition, "current_leader_epoch": -1, "timestamp": timestamp}
+                ],
+            }
+        ],
         "timeout_ms": 1000,
     }
     return dict(w.request("ListOffsets", version, body)["topics"][0]["partitions"][0])
@@ -391,7 +484,10 @@ def test_delete_records_moves_the_log_start(broker: Broker) -> None:
         w.request("Produce", 9, produce_body("dr", [b"%d" % i for i in range(10)]))
 
         def delete(offset: int, topic: str = "dr") -> dict[str, Any]:
-            body = {"topics": [{"name": topic, "partitions": [{"partition_index": 0, "offset": offset}]}], "timeout_ms": 1000}
+            body = {
+                "topics": [{"name": topic, "partitions": [{"partition_index": 0, "offset": offset}]}],
+                "timeout_ms": 1000,
+            }
             return dict(w.request("DeleteRecords", 2, body)["topics"][0]["partitions"][0])
 
         assert (delete(4)["error_code"], delete(4)["low_watermark"]) == (0, 4)
@@ -407,7 +503,17 @@ def test_offset_for_leader_epoch(broker: Broker) -> None:
         w.request("Produce", 9, produce_body("ofle", [b"a", b"b", b"c"]))
 
         def ask(epoch: int, current: int = -1, version: int = 4) -> dict[str, Any]:
-            body = {"replica_id": -1, "topics": [{"topic": "ofle", "partitions": [{"partition": 0, "current_leader_epoch": current, "leader_epoch": epoch}]}]}
+            body = {
+                "replica_id": -1,
+                "topics": [
+                    {
+                        "topic": "ofle",
+                        "partitions": [
+                            {"partition": 0, "current_leader_epoch": current, "leader_epoch": epoch}
+                        ],
+                    }
+                ],
+            }
             return dict(w.request("OffsetForLeaderEpoch", version, body)["topics"][0]["partitions"][0])
 
         for version in (2, 3, 4):
@@ -415,3 +521,41 @@ def test_offset_for_leader_epoch(broker: Broker) -> None:
             assert (r["error_code"], r["leader_epoch"], r["end_offset"]) == (0, 0, 3)
         assert (ask(5)["leader_epoch"], ask(5)["end_offset"]) == (-1, -1)
         assert ask(0, current=3)["error_code"] == 75  # UNKNOWN_LEADER_EPOCH: newer than ours
+
+
+def test_retention_applies_topic_configs_to_the_log() -> None:
+    with Broker(log_retention_check_interval_ms=50) as b, Wire(b.bootstrap_servers) as w:
+        # retention.ms -1: only the size limit applies (the records carry 2023 timestamps)
+        create(w, {"name": "retained", "configs": cfg(segment_bytes="2000", retention_bytes="3000", retention_ms="-1")})
+        for i in range(20):
+            w.request("Produce", 9, produce_body("retained", [bytes([i]) * 900]))
+        deadline = time.monotonic() + 30
+        while _list_offsets(w, "retained", 0, -2)["offset"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # ten 2-batch segments of 1940 bytes: whole old segments go while the rest still holds
+        # at least retention.bytes, so the last two (offsets 16-19) stay
+        assert _list_offsets(w, "retained", 0, -2)["offset"] == 16
+        assert _list_offsets(w, "retained", 0, -1)["offset"] == 20
+
+
+def test_fsync_mode_acknowledges_after_the_group_commit(tmp_path: Path) -> None:
+    with Broker(data_dir=tmp_path, fsync=True) as b, Wire(b.bootstrap_servers) as w:
+        for i in range(5):
+            resp = w.request("Produce", 9, produce_body("synced", [b"%d" % i]))
+            assert resp["responses"][0]["partition_responses"][0]["base_offset"] == i
+        committer = b.state.committer
+        assert committer is not None and committer.fsyncs >= 5
+        assert b.state.topics.get_log("synced", 0).synced_offset == 5
+
+
+def test_produce_by_topic_id_from_v13(broker: Broker) -> None:
+    with Wire(broker.bootstrap_servers) as w:
+        [res] = create(w, {"name": "pid13"})
+        body = produce_body("", [b"by id"])
+        body["topic_data"][0]["topic_id"] = res["topic_id"]
+        resp = w.request("Produce", 13, body)
+        [topic] = resp["responses"]
+        assert (topic["topic_id"], topic["partition_responses"][0]["error_code"]) == (res["topic_id"], 0)
+        body["topic_data"][0]["topic_id"] = b"\x05" * 16
+        resp = w.request("Produce", 13, body)
+        assert resp["responses"][0]["partition_responses"][0]["error_code"] == UNKNOWN_TOPIC_ID

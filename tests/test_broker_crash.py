@@ -41,9 +41,19 @@ class BrokerProcess:
 
     def start(self) -> BrokerProcess:
         env = dict(os.environ, PYTHONPATH=REPO_SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
-        argv = [sys.executable, "-m", "kafkakit.broker", "--data-dir", str(self.data_dir), "--port", str(self.port)]
+        argv = [
+            sys.executable,
+            "-m",
+            "kafkakit.broker",
+            "--data-dir",
+            str(self.data_dir),
+            "--port",
+            str(self.port),
+        ]
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen([*argv, *self.extra, "--log-level", "warning"], stdout=log, stderr=log, env=env)
+            self.proc = subprocess.Popen(
+                [*argv, *self.extra, "--log-level", "warning"], stdout=log, stderr=log, env=env
+            )
 
         def died() -> str | None:
             if self.proc is not None and self.proc.poll() is not None:
@@ -59,7 +69,9 @@ class BrokerProcess:
                     raise
                 time.sleep(0.25)
                 with open(self.log, "ab") as log:
-                    self.proc = subprocess.Popen([*argv, *self.extra, "--log-level", "warning"], stdout=log, stderr=log, env=env)
+                    self.proc = subprocess.Popen(
+                        [*argv, *self.extra, "--log-level", "warning"], stdout=log, stderr=log, env=env
+                    )
         return self
 
     def kill(self) -> None:
@@ -127,7 +139,9 @@ def test_acknowledged_records_survive_kill_9(broker_process: BrokerProcess) -> N
     assert len(_read_all(broker_process.bootstrap_servers, "survive")) == 2000
 
 
-@pytest.mark.cell(client="confluent-kafka", broker="embedded-process", feature="idempotent producer through kill -9 loop")
+@pytest.mark.cell(
+    client="confluent-kafka", broker="embedded-process", feature="idempotent producer through kill -9 loop"
+)
 def test_idempotent_producer_through_repeated_kill_9(broker_process: BrokerProcess) -> None:
     from confluent_kafka import Producer
     from kafka.admin import KafkaAdminClient, NewTopic
@@ -212,3 +226,45 @@ def test_idempotent_producer_through_repeated_kill_9(broker_process: BrokerProce
     for p in (0, 1):
         seq = [int(v[1:]) for part, _, v in got if part == p]
         assert seq == sorted(seq)
+
+
+def test_cli_refuses_a_data_dir_in_use(broker_process: BrokerProcess) -> None:
+    env = dict(os.environ, PYTHONPATH=REPO_SRC)
+    argv = [
+        sys.executable,
+        "-m",
+        "kafkakit.broker",
+        "--data-dir",
+        str(broker_process.data_dir),
+        "--port",
+        "0",
+    ]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "in use by another kafkakit broker" in done.stderr
+
+
+def test_cli_reports_a_busy_port(broker_process: BrokerProcess, tmp_path: Path) -> None:
+    env = dict(os.environ, PYTHONPATH=REPO_SRC)
+    argv = [
+        sys.executable,
+        "-m",
+        "kafkakit.broker",
+        "--data-dir",
+        str(tmp_path / "other"),
+        "--port",
+        str(broker_process.port),
+    ]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert f"cannot start on 127.0.0.1:{broker_process.port}" in done.stderr
+
+
+def test_cli_rejects_bad_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from kafkakit.broker.cli import main
+
+    assert main(["--data-dir", str(tmp_path), "--num-partitions", "0"]) == 2
+    assert "num_partitions must be >= 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["--no-such-flag"])
+    assert exc.value.code == 2

@@ -178,11 +178,18 @@ def test_offset_out_of_range(broker: Broker) -> None:
         produce(w, "oor", [b"1", b"2"])
         resp = w.request("Fetch", 12, fetch_body("oor", {0: 3}))
         part = parts_by_index(resp)[0]
-        assert (part["error_code"], part["high_watermark"], part["log_start_offset"]) == (OFFSET_OUT_OF_RANGE, 2, 0)
+        assert (part["error_code"], part["high_watermark"], part["log_start_offset"]) == (
+            OFFSET_OUT_OF_RANGE,
+            2,
+            0,
+        )
         w.request(
             "DeleteRecords",
             2,
-            {"topics": [{"name": "oor", "partitions": [{"partition_index": 0, "offset": 1}]}], "timeout_ms": 1000},
+            {
+                "topics": [{"name": "oor", "partitions": [{"partition_index": 0, "offset": 1}]}],
+                "timeout_ms": 1000,
+            },
         )
         part = parts_by_index(w.request("Fetch", 12, fetch_body("oor", {0: 0})))[0]
         assert (part["error_code"], part["log_start_offset"]) == (OFFSET_OUT_OF_RANGE, 1)
@@ -258,7 +265,9 @@ def test_full_and_incremental_fetch_sessions(broker: Broker) -> None:
         forget = [{"topic": "sess", "topic_id": bytes(16), "partitions": [1]}]
         produce(producer, "sess", [b"p0-b"], partition=0)
         produce(producer, "sess", [b"p1-b"], partition=1)
-        inc = w.request("Fetch", 12, fetch_body("sess", {}, session_id=sid, session_epoch=3, forgotten=forget))
+        inc = w.request(
+            "Fetch", 12, fetch_body("sess", {}, session_id=sid, session_epoch=3, forgotten=forget)
+        )
         parts = parts_by_index(inc)
         assert list(parts) == [0] and values_of(parts[0]["records"]) == [b"p0-b"]
 
@@ -270,7 +279,10 @@ def test_full_and_incremental_fetch_sessions(broker: Broker) -> None:
 
         # epoch -1 closes the session; the request itself is a sessionless full fetch
         closing = w.request("Fetch", 12, fetch_body("sess", {0: 0}, session_id=sid, session_epoch=-1))
-        assert closing["session_id"] == 0 and values_of(parts_by_index(closing)[0]["records"]) == [b"p0-a", b"p0-b"]
+        assert closing["session_id"] == 0 and values_of(parts_by_index(closing)[0]["records"]) == [
+            b"p0-a",
+            b"p0-b",
+        ]
         gone = w.request("Fetch", 12, fetch_body("sess", {}, session_id=sid, session_epoch=4))
         assert gone["error_code"] == FETCH_SESSION_ID_NOT_FOUND
 
@@ -279,7 +291,9 @@ def test_incremental_fetch_parks_on_the_whole_session(broker: Broker) -> None:
     with Wire(broker.bootstrap_servers) as w, Wire(broker.bootstrap_servers) as producer:
         w.request("Metadata", 12, metadata_body(["sess-park"]))
         sid = w.request("Fetch", 12, fetch_body("sess-park", {0: 0, 1: 0}, session_epoch=0))["session_id"]
-        corr = w.send("Fetch", 12, fetch_body("sess-park", {}, session_id=sid, session_epoch=1, max_wait_ms=20_000))
+        corr = w.send(
+            "Fetch", 12, fetch_body("sess-park", {}, session_id=sid, session_epoch=1, max_wait_ms=20_000)
+        )
         produce(producer, "sess-park", [b"late"], partition=1)
         inc = w.recv("Fetch", 12, corr)
     parts = parts_by_index(inc)

@@ -126,7 +126,7 @@ class Harness:
             "member_id": member_id,
             "group_instance_id": instance_id,
             "protocol_type": protocol_type,
-            "protocols": [{"name": n, "metadata": m} for n, m in (protocols or [("range", sub("t"))])],
+            "protocols": [{"name": n, "metadata": m} for n, m in (protocols if protocols is not None else [("range", sub("t"))])],
         }
         return self.spawn("JoinGroup", version, body)
 

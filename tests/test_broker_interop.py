@@ -22,7 +22,12 @@ N = 300
 
 def codec_params(client: str) -> list[object]:
     return [
-        pytest.param(c, marks=pytest.mark.cell(client=client, broker="embedded", feature=f"produce/consume {c or 'none'}"))
+        pytest.param(
+            c,
+            marks=pytest.mark.cell(
+                client=client, broker="embedded", feature=f"produce/consume {c or 'none'}"
+            ),
+        )
         for c in CODECS
     ]
 
@@ -131,17 +136,25 @@ def test_kafka_python_admin_configs(broker: Broker) -> None:
     admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
     try:
         admin.create_topics([NewTopic("adm-cfg", 1, 1, topic_configs={"retention.ms": "3600000"})])
-        res = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, "adm-cfg")], config_filter="all")
+        res = admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, "adm-cfg")], config_filter="all"
+        )
         configs = res["topic"]["adm-cfg"]
         assert configs["retention.ms"]["value"] == "3600000"
         assert configs["retention.ms"]["config_source"] == "DYNAMIC_TOPIC_CONFIG"
         assert configs["cleanup.policy"]["value"] == "delete"
         assert configs["cleanup.policy"]["config_source"] == "DEFAULT_CONFIG"
-        admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, "adm-cfg", {"segment.bytes": "1048576"})])
-        modified = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, "adm-cfg")])["topic"]["adm-cfg"]
+        admin.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, "adm-cfg", {"segment.bytes": "1048576"})]
+        )
+        modified = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, "adm-cfg")])["topic"][
+            "adm-cfg"
+        ]
         assert modified["segment.bytes"]["value"] == "1048576"
         assert set(modified) <= {"segment.bytes", "retention.ms"}
-        broker_cfg = admin.describe_configs([ConfigResource(ConfigResourceType.BROKER, "1")], config_filter="all")
+        broker_cfg = admin.describe_configs(
+            [ConfigResource(ConfigResourceType.BROKER, "1")], config_filter="all"
+        )
         broker_cfg = broker_cfg["broker"]["1"]
         assert broker_cfg["num.partitions"]["value"] == "1"
         assert broker_cfg["num.partitions"]["read_only"] is True
@@ -161,7 +174,9 @@ def test_aiokafka_produce_consume(broker: Broker, codec: str | None) -> None:
     want = expected(topic)
 
     async def run() -> list[tuple[bytes, bytes, int]]:
-        producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers, compression_type=codec, linger_ms=5)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=broker.bootstrap_servers, compression_type=codec, linger_ms=5
+        )
         await producer.start()
         try:
             futures = [await producer.send(topic, value=v, key=k) for k, v, _ in want]
@@ -206,11 +221,18 @@ def test_aiokafka_idempotent_producer(broker: Broker) -> None:
 # ---------------------------------------------------------------- confluent-kafka (librdkafka)
 
 
-def _confluent_consume(bootstrap: str, topic: str, n: int, partition: int = 0) -> list[tuple[bytes, bytes, int]]:
+def _confluent_consume(
+    bootstrap: str, topic: str, n: int, partition: int = 0
+) -> list[tuple[bytes, bytes, int]]:
     from confluent_kafka import Consumer, TopicPartition
 
     consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": f"reader-{topic}", "enable.auto.commit": False, "log_level": 3}
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"reader-{topic}",
+            "enable.auto.commit": False,
+            "log_level": 3,
+        }
     )
     consumer.assign([TopicPartition(topic, partition, 0)])
     got: list[tuple[bytes, bytes, int]] = []
@@ -234,11 +256,18 @@ def test_confluent_produce_consume(broker: Broker, codec: str | None) -> None:
     topic = f"ck-{codec}"
     want = expected(topic)
     producer = Producer(
-        {"bootstrap.servers": broker.bootstrap_servers, "compression.type": codec or "none", "linger.ms": 5, "log_level": 3}
+        {
+            "bootstrap.servers": broker.bootstrap_servers,
+            "compression.type": codec or "none",
+            "linger.ms": 5,
+            "log_level": 3,
+        }
     )
     acked: list[tuple[object, int]] = []
     for k, v, _ in want:
-        producer.produce(topic, value=v, key=k, on_delivery=lambda err, msg: acked.append((err, msg.offset())))
+        producer.produce(
+            topic, value=v, key=k, on_delivery=lambda err, msg: acked.append((err, msg.offset()))
+        )
     assert producer.flush(30) == 0
     assert acked == [(None, o) for _, _, o in want]
     assert _confluent_consume(broker.bootstrap_servers, topic, N) == want
@@ -261,7 +290,9 @@ def test_confluent_idempotent_producer(broker: Broker) -> None:
     )
     acked: list[tuple[object, int]] = []
     for i in range(2000):
-        producer.produce(topic, value=f"v{i}".encode(), on_delivery=lambda err, msg: acked.append((err, msg.offset())))
+        producer.produce(
+            topic, value=f"v{i}".encode(), on_delivery=lambda err, msg: acked.append((err, msg.offset()))
+        )
         if i % 100 == 0:
             producer.poll(0)
     assert producer.flush(30) == 0
@@ -293,7 +324,9 @@ def test_clients_read_each_others_records(broker: Broker) -> None:
     from kafka import KafkaConsumer, TopicPartition
 
     logging.getLogger("kafka").setLevel(logging.WARNING)
-    producer = Producer({"bootstrap.servers": broker.bootstrap_servers, "compression.type": "zstd", "log_level": 3})
+    producer = Producer(
+        {"bootstrap.servers": broker.bootstrap_servers, "compression.type": "zstd", "log_level": 3}
+    )
     for i in range(100):
         producer.produce("mixed", value=f"m{i}".encode(), key=b"k", headers=[("n", str(i).encode())])
     assert producer.flush(30) == 0

@@ -12,7 +12,9 @@ from kafkakit.testing import broker_for_tests
 
 
 @pytest.mark.cell(client="kafka-python", broker="embedded", feature="pytest plugin fixture")
-def test_kafka_broker_fixture_serves_a_peer_client(kafka_broker: Broker, kafka_bootstrap_servers: str) -> None:
+def test_kafka_broker_fixture_serves_a_peer_client(
+    kafka_broker: Broker, kafka_bootstrap_servers: str
+) -> None:
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
     assert kafka_bootstrap_servers == kafka_broker.bootstrap_servers == f"127.0.0.1:{kafka_broker.port}"
@@ -22,7 +24,7 @@ def test_kafka_broker_fixture_serves_a_peer_client(kafka_broker: Broker, kafka_b
     consumer = KafkaConsumer(bootstrap_servers=kafka_bootstrap_servers, consumer_timeout_ms=5000)
     consumer.assign([TopicPartition("plugin", 0)])
     consumer.seek_to_beginning()
-    assert [m.value for m in consumer] == [b"hello"]
+    assert next(iter(consumer)).value == b"hello"
     consumer.close()
 
 
@@ -36,7 +38,9 @@ def test_session_broker_is_shared(kafka_broker_session: Broker, kafka_broker: Br
     assert kafka_broker_session.running
 
 
-def test_factory_applies_config_and_stops_its_brokers(kafka_broker_factory: Callable[..., Broker], tmp_path: Path) -> None:
+def test_factory_applies_config_and_stops_its_brokers(
+    kafka_broker_factory: Callable[..., Broker], tmp_path: Path
+) -> None:
     b = kafka_broker_factory(num_partitions=4, data_dir=tmp_path)
     b.create_topic("four")
     assert b.state.topics.partition_count("four") == 4

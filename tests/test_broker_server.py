@@ -85,7 +85,9 @@ class Wire:
         return bytes(buf)
 
 
-def produce_body(topic: str, values: list[bytes], partition: int = 0, acks: int = -1, **batch: Any) -> dict[str, Any]:
+def produce_body(
+    topic: str, values: list[bytes], partition: int = 0, acks: int = -1, **batch: Any
+) -> dict[str, Any]:
     records = encode_batch([(1_700_000_000_000 + i, None, v, None) for i, v in enumerate(values)], **batch)
     return {
         "transactional_id": None,
@@ -140,7 +142,9 @@ def test_api_versions_newer_than_supported_answers_v0_with_error_35(broker: Brok
     assert response_correlation_id(frame) == 42
     resp = api("ApiVersions").decode_response(0, frame, 4)  # response header v0, body v0
     assert resp["error_code"] == UNSUPPORTED_VERSION
-    assert {a["api_key"]: (a["min_version"], a["max_version"]) for a in resp["api_keys"]} == advertised_versions()
+    assert {
+        a["api_key"]: (a["min_version"], a["max_version"]) for a in resp["api_keys"]
+    } == advertised_versions()
 
 
 def test_produce_v2_is_advertised_but_answered_unsupported_version(broker: Broker) -> None:
@@ -203,7 +207,12 @@ def _list_offsets_body(topic: str, timestamp: int) -> dict[str, Any]:
     return {
         "replica_id": -1,
         "isolation_level": 0,
-        "topics": [{"name": topic, "partitions": [{"partition_index": 0, "current_leader_epoch": -1, "timestamp": timestamp}]}],
+        "topics": [
+            {
+                "name": topic,
+                "partitions": [{"partition_index": 0, "current_leader_epoch": -1, "timestamp": timestamp}],
+            }
+        ],
         "timeout_ms": 1000,
     }
 
@@ -218,7 +227,12 @@ def test_parked_fetch_does_not_hold_back_other_connections(broker: Broker) -> No
         "isolation_level": 0,
         "session_id": 0,
         "session_epoch": -1,
-        "topics": [{"topic": "parked", "partitions": [{"partition": 0, "fetch_offset": 0, "partition_max_bytes": 1 << 20}]}],
+        "topics": [
+            {
+                "topic": "parked",
+                "partitions": [{"partition": 0, "fetch_offset": 0, "partition_max_bytes": 1 << 20}],
+            }
+        ],
         "forgotten_topics_data": [],
         "rack_id": "",
     }
@@ -227,7 +241,12 @@ def test_parked_fetch_does_not_hold_back_other_connections(broker: Broker) -> No
         # other connections are served while the fetch is parked
         for _ in range(5):
             assert other.request("Metadata", 12, metadata_body(["parked"]))["topics"][0]["error_code"] == 0
-        assert other.request("Produce", 9, produce_body("parked", [b"wake"]))["responses"][0]["partition_responses"][0]["error_code"] == 0
+        assert (
+            other.request("Produce", 9, produce_body("parked", [b"wake"]))["responses"][0][
+                "partition_responses"
+            ][0]["error_code"]
+            == 0
+        )
         resp = waiter.recv("Fetch", 12, corr)
     part = resp["responses"][0]["partitions"][0]
     assert part["error_code"] == 0 and part["high_watermark"] == 1 and part["records"]
@@ -266,7 +285,12 @@ def test_impossible_frame_sizes_close_the_connection(broker: Broker, size: int) 
 
 def test_request_max_bytes_is_configurable() -> None:
     with Broker(socket_request_max_bytes=4096) as b, Wire(b.bootstrap_servers) as w:
-        assert w.request("Produce", 9, produce_body("small", [b"x" * 100]))["responses"][0]["partition_responses"][0]["error_code"] == 0
+        assert (
+            w.request("Produce", 9, produce_body("small", [b"x" * 100]))["responses"][0][
+                "partition_responses"
+            ][0]["error_code"]
+            == 0
+        )
         w.send("Produce", 9, produce_body("small", [b"x" * 5000]))
         assert w.closed_by_peer()
 
@@ -305,12 +329,19 @@ def test_large_frames_arrive_whole(broker: Broker) -> None:
     with Wire(broker.bootstrap_servers) as w:
         resp = w.request("Produce", 9, produce_body("big-frame", values))
         assert resp["responses"][0]["partition_responses"][0]["error_code"] == 0
-        assert w.request("ListOffsets", 7, _list_offsets_body("big-frame", -1))["topics"][0]["partitions"][0]["offset"] == 4
+        assert (
+            w.request("ListOffsets", 7, _list_offsets_body("big-frame", -1))["topics"][0]["partitions"][0][
+                "offset"
+            ]
+            == 4
+        )
 
 
 def _valid_frames() -> list[bytes]:
     return [
-        encode_request(api("ApiVersions"), 3, 1, "fuzz", {"client_software_name": "f", "client_software_version": "1"}),
+        encode_request(
+            api("ApiVersions"), 3, 1, "fuzz", {"client_software_name": "f", "client_software_version": "1"}
+        ),
         encode_request(api("Metadata"), 12, 2, "fuzz", metadata_body(["fuzz-topic"])),
         encode_request(api("Produce"), 9, 3, "fuzz", produce_body("fuzz-topic", [b"payload"])),
     ]
@@ -403,10 +434,38 @@ def test_connection_with_a_parked_fetch_is_not_idle() -> None:
             "isolation_level": 0,
             "session_id": 0,
             "session_epoch": -1,
-            "topics": [{"topic": "idle-parked", "partitions": [{"partition": 0, "fetch_offset": 0, "partition_max_bytes": 1 << 20}]}],
+            "topics": [
+                {
+                    "topic": "idle-parked",
+                    "partitions": [{"partition": 0, "fetch_offset": 0, "partition_max_bytes": 1 << 20}],
+                }
+            ],
             "forgotten_topics_data": [],
             "rack_id": "",
         }
         resp = w.request("Fetch", 12, fetch)  # parked for 1.5 s, far past the idle limit
         assert resp["responses"][0]["partitions"][0]["records"] == b""
         assert w.request("ApiVersions", 3, {})["error_code"] == 0  # and the connection is still open
+
+
+def test_requests_before_a_half_close_are_still_answered(broker: Broker) -> None:
+    with Wire(broker.bootstrap_servers) as w:
+        corrs = [w.send("ApiVersions", 3, {}) for _ in range(3)]
+        w.sock.shutdown(socket.SHUT_WR)
+        for corr in corrs:
+            assert w.recv("ApiVersions", 3, corr)["error_code"] == 0
+        assert w.closed_by_peer()
+
+
+def _all_advertised() -> list[tuple[int, int]]:
+    return [(key, v) for key, (lo, hi) in advertised_versions().items() for v in range(lo, hi + 1)]
+
+
+@pytest.mark.parametrize(("key", "version"), _all_advertised())
+def test_every_advertised_api_version_is_answered(broker: Broker, key: int, version: int) -> None:
+    # the codec's defaults make a minimal (often empty) request; whatever the broker thinks of
+    # it, the answer must decode at that version and carry the request's correlation id
+    with Wire(broker.bootstrap_servers) as w:
+        resp = w.request(key, version, {})
+        assert isinstance(resp, dict)
+        assert w.request("ApiVersions", 3, {})["error_code"] == 0  # and the connection lives on

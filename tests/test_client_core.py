@@ -99,6 +99,7 @@ def test_bootstrap_servers_parsing() -> None:
         ("::1", 9092),
         ("x", 7),
     ]
+    bad: Any
     for bad in ("h:0", "h:70000", "[::1", "", []):
         with pytest.raises(KafkaConfigurationError):
             parse_bootstrap_servers(bad)
@@ -147,7 +148,12 @@ def test_loop_thread_runs_times_out_and_stops() -> None:
         lt.run(inner())
         seen: list[int] = []
         done = threading.Event()
-        lt.call_soon_threadsafe(lambda: (seen.append(threading.get_ident()), done.set()))
+
+        def mark() -> None:
+            seen.append(threading.get_ident())
+            done.set()
+
+        lt.call_soon_threadsafe(mark)
         assert done.wait(5) and seen == [lt.thread_id]
     finally:
         lt.stop()
@@ -219,6 +225,9 @@ def _recv_exact(c: socket.socket, n: int) -> bytes | None:
         buf += chunk
     return buf
 
+
+# Kafka refuses ApiVersions v3+ without a client software name (INVALID_REQUEST)
+AV_BODY = {"client_software_name": "kafkakit-tests", "client_software_version": "1.0"}
 
 API_RANGES = {k: (a.min_version, a.max_version) for k, a in API_BY_KEY.items()}
 
@@ -292,7 +301,9 @@ def test_request_timeout_and_disconnect_fail_in_flight(run: Callable[..., Any]) 
     try:
 
         async def go() -> list[str]:
-            conn = BrokerConnection("127.0.0.1", server.port, node_id=1, config=_cfg(request_timeout_ms=60000))
+            conn = BrokerConnection(
+                "127.0.0.1", server.port, node_id=1, config=_cfg(request_timeout_ms=60000)
+            )
             await conn.connect(5)
             futs = [conn.send("Metadata", {"topics": []}) for _ in range(3)]
             assert conn.in_flight == 3
@@ -344,11 +355,11 @@ def test_pipelining_matches_out_of_band_versions(bootstrap: str, run: Callable[.
         await conn.connect(10)
         try:
             negotiated = {}
-            for key, (lo, hi) in broker_ranges.items():
+            for key in broker_ranges:
                 if key in API_BY_KEY and conn.supports(key):
                     negotiated[key] = conn.version(key)
             # more concurrent requests than slots: request() waits for a slot, all complete in order
-            results = await asyncio.gather(*(conn.request("ApiVersions", {}) for _ in range(10)))
+            results = await asyncio.gather(*(conn.request("ApiVersions", AV_BODY) for _ in range(10)))
             return negotiated, [r["error_code"] for r in results]
         finally:
             conn.close()
@@ -364,13 +375,15 @@ def test_pipelining_matches_out_of_band_versions(bootstrap: str, run: Callable[.
 # --- AsyncClient -------------------------------------------------------------------------------
 
 
-def test_bootstrap_skips_dead_servers_and_routes(bootstrap: str, topic_name: str, run: Callable[..., Any]) -> None:
+def test_bootstrap_skips_dead_servers_and_routes(
+    bootstrap: str, topic_name: str, run: Callable[..., Any]
+) -> None:
     host, port = parse_bootstrap(bootstrap)[0]
     create_topics(host, port, {topic_name: (3, -1)})
     dead = free_port()
     cfg = resolve_config("producer", {"bootstrap_servers": [f"127.0.0.1:{dead}", bootstrap]})
 
-    async def go() -> tuple[ClusterMetadata, Any, int | None, set[int], int]:
+    async def go() -> tuple[ClusterMetadata, Any, int | None, set[int | None], int]:
         client = AsyncClient(cfg)
         try:
             cluster = await client.bootstrap(20)
@@ -379,7 +392,7 @@ def test_bootstrap_skips_dead_servers_and_routes(bootstrap: str, topic_name: str
             node = client.least_loaded_node()
             leaders = {client.cluster.leader_for_partition((topic_name, p)) for p in parts}  # type: ignore[arg-type]
             resp = await client.send(next(iter(leaders)), "Metadata", {"topics": [{"name": topic_name}]})  # type: ignore[arg-type]
-            any_resp = await client.send_to_any("ApiVersions", {})
+            any_resp = await client.send_to_any("ApiVersions", AV_BODY)
             return cluster, resp, node, leaders, any_resp["error_code"]
         finally:
             await client.close()
@@ -413,7 +426,9 @@ def test_concurrent_refreshes_coalesce(bootstrap: str, run: Callable[..., Any]) 
 
 
 def test_no_brokers_available_is_bounded(run: Callable[..., Any]) -> None:
-    cfg = resolve_config("producer", {"bootstrap_servers": [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]})
+    cfg = resolve_config(
+        "producer", {"bootstrap_servers": [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]}
+    )
 
     async def go() -> None:
         client = AsyncClient(cfg)
@@ -426,7 +441,9 @@ def test_no_brokers_available_is_bounded(run: Callable[..., Any]) -> None:
         run(go(), 30)
 
 
-def test_unknown_topic_wait_is_bounded(bootstrap: str, bootstrap_broker: str, topic_name: str, run: Callable[..., Any]) -> None:
+def test_unknown_topic_wait_is_bounded(
+    bootstrap: str, bootstrap_broker: str, topic_name: str, run: Callable[..., Any]
+) -> None:
     if bootstrap_broker == "tansu":
         pytest.skip("tansu creates topics on Metadata even when auto-creation is not allowed")
     cfg = resolve_config("admin", {"bootstrap_servers": bootstrap})
@@ -453,7 +470,7 @@ def test_reconnects_after_connection_loss(bootstrap: str, run: Callable[..., Any
             node = client.cluster.broker_ids()[0]
             conn = await client.get_connection(node)
             conn.close(KafkaConnectionError("test closes it"))
-            resp = await client.send(node, "ApiVersions", {})
+            resp = await client.send(node, "ApiVersions", AV_BODY)
             fresh = await client.get_connection(node)
             return fresh is not conn and fresh.connected, resp["error_code"]
         finally:

@@ -29,7 +29,12 @@ from kafkakit.errors import KafkaConfigurationError
 from kafkakit.protocol.consumer_protocol import decode_assignment, encode_subscription
 from kafkakit.structs import TopicPartition as TP
 
-ALL = [RangePartitionAssignor, RoundRobinPartitionAssignor, StickyPartitionAssignor, CooperativeStickyAssignor]
+ALL = [
+    RangePartitionAssignor,
+    RoundRobinPartitionAssignor,
+    StickyPartitionAssignor,
+    CooperativeStickyAssignor,
+]
 
 
 def subs(spec: dict[str, list[str]], **kw: Any) -> dict[str, MemberSubscription]:
@@ -50,7 +55,9 @@ def test_names() -> None:
 
 
 def test_range_documented_example() -> None:
-    out = flat(RangePartitionAssignor().assign({"t0": 3, "t1": 3}, subs({"C0": ["t0", "t1"], "C1": ["t0", "t1"]})))
+    out = flat(
+        RangePartitionAssignor().assign({"t0": 3, "t1": 3}, subs({"C0": ["t0", "t1"], "C1": ["t0", "t1"]}))
+    )
     assert out == {
         "C0": [TP("t0", 0), TP("t0", 1), TP("t1", 0), TP("t1", 1)],
         "C1": [TP("t0", 2), TP("t1", 2)],
@@ -79,7 +86,9 @@ def test_static_members_come_first() -> None:
     assert out == {"z-static": [TP("t", 0), TP("t", 1)], "a-dyn": [TP("t", 2)]}
 
 
-def _peer_assign(name: str, counts: dict[str, int], spec: dict[str, list[str]], static: dict[str, str]) -> dict[str, list[TP]]:
+def _peer_assign(
+    name: str, counts: dict[str, int], spec: dict[str, list[str]], static: dict[str, str]
+) -> dict[str, list[TP]]:
     """kafka-python's range assignor, aiokafka's roundrobin (kafka-python 3.0's roundrobin mixes up
     member tuples and ids when it skips an unsubscribed member)."""
     cluster = SimpleNamespace(partitions_for_topic=lambda t: set(range(counts[t])) if t in counts else None)
@@ -87,7 +96,9 @@ def _peer_assign(name: str, counts: dict[str, int], spec: dict[str, list[str]], 
         from kafka.coordinator.assignors.range import RangePartitionAssignor as KRange
 
         members = [
-            SimpleNamespace(member_id=m, group_instance_id=static.get(m), metadata=SimpleNamespace(topics=topics))
+            SimpleNamespace(
+                member_id=m, group_instance_id=static.get(m), metadata=SimpleNamespace(topics=topics)
+            )
             for m, topics in spec.items()
         ]
         result = KRange.assign(cluster, members)
@@ -124,7 +135,9 @@ def test_range_and_roundrobin_match_peer_assignors(spec: Any, name: str, data: s
     # a faithful oracle when the static members come first
     n_static = data.draw(st.integers(0, len(members))) if name == "range" else 0
     static = {m: f"inst-{9 - i}" for i, m in enumerate(sorted(members)[:n_static])}
-    ours = {RangePartitionAssignor.name: RangePartitionAssignor, "roundrobin": RoundRobinPartitionAssignor}[name]()
+    ours = {RangePartitionAssignor.name: RangePartitionAssignor, "roundrobin": RoundRobinPartitionAssignor}[
+        name
+    ]()
     s = {m: MemberSubscription(m, tuple(ts), group_instance_id=static.get(m)) for m, ts in members.items()}
     got = flat(ours.assign(counts, s))
     expected = _peer_assign(name, counts, members, static)
@@ -134,7 +147,9 @@ def test_range_and_roundrobin_match_peer_assignors(spec: Any, name: str, data: s
 # ------------------------------------------------------------------ properties
 
 
-def _check_exactly_once(result: dict[str, list[TP]], counts: dict[str, int], members: dict[str, list[str]]) -> None:
+def _check_exactly_once(
+    result: dict[str, list[TP]], counts: dict[str, int], members: dict[str, list[str]]
+) -> None:
     subscribed = {t for ts in members.values() for t in ts}
     expected = {TP(t, p) for t in subscribed for p in range(counts.get(t, 0))}
     seen = Counter(tp for tps in result.values() for tp in tps)
@@ -151,7 +166,9 @@ def _check_sticky_balance(result: dict[str, list[TP]], members: dict[str, list[s
         for tp in tps:
             for b, topics in members.items():
                 if tp.topic in topics:
-                    assert counts[a] - counts[b] <= 1, f"{tp} could move from {a} ({counts[a]}) to {b} ({counts[b]})"
+                    assert counts[a] - counts[b] <= 1, (
+                        f"{tp} could move from {a} ({counts[a]}) to {b} ({counts[b]})"
+                    )
 
 
 @settings(max_examples=200, deadline=None)
@@ -181,7 +198,9 @@ def test_sticky_balance_with_mixed_subscriptions(spec: Any, cls: Any) -> None:
     _check_sticky_balance(result, members)
 
 
-def _sticky_subs(prior: dict[str, list[TP]], members: dict[str, list[str]], generation: int) -> dict[str, MemberSubscription]:
+def _sticky_subs(
+    prior: dict[str, list[TP]], members: dict[str, list[str]], generation: int
+) -> dict[str, MemberSubscription]:
     out = {}
     for m, topics in members.items():
         data = encode_sticky_user_data(prior.get(m, []), generation) if m in prior else None
@@ -197,7 +216,9 @@ def _sticky_subs(prior: dict[str, list[TP]], members: dict[str, list[str]], gene
     st.lists(st.integers(10, 15), min_size=0, max_size=3, unique=True),
     st.integers(0, 5),
 )
-def test_sticky_keeps_prior_ownership(parts: int, n: int, leave: list[int], join: list[int], grow: int) -> None:
+def test_sticky_keeps_prior_ownership(
+    parts: int, n: int, leave: list[int], join: list[int], grow: int
+) -> None:
     counts = {"a": parts, "b": max(1, parts // 2)}
     members = {f"m{j}": ["a", "b"] for j in range(n)}
     first = StickyPartitionAssignor().target(counts, subs(members))
@@ -255,13 +276,17 @@ def test_sticky_duplicate_claims_same_generation_trust_neither() -> None:
 # ------------------------------------------------------------------ cooperative
 
 
-def _coop_subs(owned: dict[str, list[TP]], members: dict[str, list[str]], generation: int) -> dict[str, MemberSubscription]:
+def _coop_subs(
+    owned: dict[str, list[TP]], members: dict[str, list[str]], generation: int
+) -> dict[str, MemberSubscription]:
     out = {}
     for m, topics in members.items():
         by_topic: dict[str, list[int]] = {}
         for tp in owned.get(m, []):
             by_topic.setdefault(tp.topic, []).append(tp.partition)
-        payload = encode_subscription(topics, user_data=None, owned_partitions=by_topic, generation_id=generation)
+        payload = encode_subscription(
+            topics, user_data=None, owned_partitions=by_topic, generation_id=generation
+        )
         out[m] = MemberSubscription.decode(m, payload)
     return out
 
@@ -284,7 +309,9 @@ def test_cooperative_never_hands_out_a_partition_owned_elsewhere(spec: Any, data
             assert not others, f"{tp} given to {m} while {others} still own it"
 
 
-def _cooperative_rounds(counts: dict[str, int], members: dict[str, list[str]], owned: dict[str, list[TP]]) -> tuple[int, dict[str, list[TP]]]:
+def _cooperative_rounds(
+    counts: dict[str, int], members: dict[str, list[str]], owned: dict[str, list[TP]]
+) -> tuple[int, dict[str, list[TP]]]:
     """Run rebalances as the protocol does (each member then owns exactly what it was given; a
     member that had to revoke something rejoins) until one needs no revocation."""
     for rounds in range(1, 10):
@@ -311,7 +338,9 @@ def test_cooperative_settles_balanced(spec: Any) -> None:
 
 @settings(max_examples=100, deadline=None)
 @given(st.integers(1, 30), st.integers(1, 4), st.integers(1, 4))
-def test_cooperative_identical_subscriptions_settle_in_two_rounds(parts: int, before: int, joining: int) -> None:
+def test_cooperative_identical_subscriptions_settle_in_two_rounds(
+    parts: int, before: int, joining: int
+) -> None:
     counts = {"t": parts}
     old = {f"m{i}": ["t"] for i in range(before)}
     rounds, owned = _cooperative_rounds(counts, old, {})

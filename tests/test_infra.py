@@ -95,7 +95,7 @@ def test_kafka_python_roundtrip(peer_bootstrap: str, topic_name: str) -> None:
 
 @pytest.mark.cell(client="confluent-kafka", feature="infra: produce/consume")
 def test_confluent_kafka_roundtrip(peer_bootstrap: str, topic_name: str) -> None:
-    from confluent_kafka import Consumer, Producer
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
     _make_topic(peer_bootstrap, topic_name)
     delivered: list[int] = []
@@ -114,17 +114,17 @@ def test_confluent_kafka_roundtrip(peer_bootstrap: str, topic_name: str) -> None
     assert not errors
     assert sorted(delivered) == list(range(len(RECORDS)))
 
+    # assign() rather than subscribe(): no group join, so this stays fast on every broker
     consumer = Consumer(
         {
             "bootstrap.servers": peer_bootstrap,
             "group.id": f"g-{uuid.uuid4().hex[:8]}",
-            "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
         }
     )
     got = []
     try:
-        consumer.subscribe([topic_name])
+        consumer.assign([TopicPartition(topic_name, 0, OFFSET_BEGINNING)])
         deadline = time.monotonic() + 30
         while len(got) < len(RECORDS) and time.monotonic() < deadline:
             msg = consumer.poll(0.5)
@@ -267,7 +267,7 @@ def test_embedded_broker_fixture(embedded_broker, topic_name: str) -> None:  # n
         topic_name, bootstrap_servers=bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=20000
     )
     try:
-        assert [m.value for m in consumer][:1] == [b"hello"]
+        assert next(iter(consumer)).value == b"hello"
     finally:
         consumer.close()
 
@@ -293,9 +293,24 @@ def test_embedded_broker_process_restart(embedded_broker_process, topic_name: st
         consumer_timeout_ms=20000,
     )
     try:
-        assert [m.value for m in consumer][:1] == [b"durable"]
+        assert next(iter(consumer)).value == b"durable"
     finally:
         consumer.close()
+
+
+# --------------------------------------------------------------------------------------
+# the bootstrap fixture (one integration suite, parametrized by broker)
+
+
+def test_bootstrap_fixture_answers(bootstrap: str, bootstrap_broker: str) -> None:
+    host, port = parse_bootstrap(bootstrap)[0]
+    apis = api_versions(host, port)
+    assert 18 in apis and 3 in apis  # ApiVersions, Metadata
+    md = metadata(host, port, ())
+    expected = 3 if bootstrap_broker == "kafka3" else 1
+    if bootstrap_broker != "external":
+        assert len(md.brokers) == expected
+        assert len(parse_bootstrap(bootstrap)) == expected
 
 
 # --------------------------------------------------------------------------------------

@@ -23,18 +23,31 @@ from kafkakit.errors import (
     NoBrokersAvailable,
 )
 from kafkakit.structs import TopicPartition
-from tests.infra import create_topics, free_port, parse_bootstrap
+from tests.infra import create_topics, free_port, metadata, parse_bootstrap, wait_until
 
 ck = pytest.importorskip("confluent_kafka")
 
 
 def make_topic(bootstrap: str, name: str, partitions: int = 1) -> str:
+    """Create a topic and wait until every partition has a leader."""
     host, port = parse_bootstrap(bootstrap)[0]
     create_topics(host, port, {name: (partitions, -1)})
+
+    def ready() -> bool:
+        t = metadata(host, port, [name]).topics.get(name)
+        return (
+            t is not None
+            and len(t.partitions) == partitions
+            and all(p.leader >= 0 for p in t.partitions.values())
+        )
+
+    wait_until(ready, timeout=30)
     return name
 
 
-def read_back(bootstrap: str, topic: str, count: int, timeout: float = 30.0, partitions: int | None = None) -> list[Any]:
+def read_back(
+    bootstrap: str, topic: str, count: int, timeout: float = 30.0, partitions: int | None = None
+) -> list[Any]:
     """Consume ``count`` records of ``topic`` from the beginning with confluent-kafka (assign, no group)."""
     c = ck.Consumer(
         {
@@ -74,6 +87,8 @@ def producer_factory(bootstrap: str) -> Any:
 
     def make(**kw: Any) -> KafkaProducer:
         kw.setdefault("bootstrap_servers", bootstrap)
+        # a new topic's leader may answer NOT_LEADER_OR_FOLLOWER for a moment (Apache Kafka)
+        kw.setdefault("retries", 5)
         p = KafkaProducer(**kw)
         made.append(p)
         return p
@@ -106,7 +121,9 @@ def test_send_get_and_read_back(bootstrap: str, topic_name: str, producer_factor
 
 
 @pytest.mark.parametrize("codec", [None, "gzip", "snappy", "lz4", "zstd"])
-def test_each_codec_read_back_by_confluent(bootstrap: str, topic_name: str, producer_factory: Any, codec: str | None) -> None:
+def test_each_codec_read_back_by_confluent(
+    bootstrap: str, topic_name: str, producer_factory: Any, codec: str | None
+) -> None:
     topic = make_topic(bootstrap, topic_name)
     p = producer_factory(compression_type=codec, linger_ms=20, batch_size=1 << 20)
     values = [(b"record-%05d-" % i) * (i % 7 + 1) for i in range(500)]
@@ -145,10 +162,19 @@ def test_keyed_partitions_match_java_murmur2(bootstrap: str, topic_name: str, pr
     assert ours_parts == [(kafka_python_murmur2(k) & 0x7FFFFFFF) % 7 for k in keys]
 
 
-def test_headers_timestamp_tombstone_explicit_partition(bootstrap: str, topic_name: str, producer_factory: Any) -> None:
+def test_headers_timestamp_tombstone_explicit_partition(
+    bootstrap: str, topic_name: str, producer_factory: Any
+) -> None:
     topic = make_topic(bootstrap, topic_name, partitions=3)
     p = producer_factory()
-    f1 = p.send(topic, b"with-headers", key=b"h", headers=[("a", b"1"), ("b", b""), ("c", None)], partition=2, timestamp_ms=1_600_000_000_123)
+    f1 = p.send(
+        topic,
+        b"with-headers",
+        key=b"h",
+        headers=[("a", b"1"), ("b", b""), ("c", None)],
+        partition=2,
+        timestamp_ms=1_600_000_000_123,
+    )
     f2 = p.send(topic, None, key=b"gone", partition=2)
     m1, m2 = f1.get(30), f2.get(30)
     assert m1.partition == 2 and m1.timestamp == 1_600_000_000_123
@@ -212,7 +238,9 @@ def test_linger_flush_and_batch_size_zero(bootstrap: str, topic_name: str, produ
     assert single.metrics()["producer-metrics"]["records-per-request-avg"] == 1.0
 
 
-def test_callbacks_run_once_and_errors_are_logged(bootstrap: str, topic_name: str, producer_factory: Any, caplog: pytest.LogCaptureFixture) -> None:
+def test_callbacks_run_once_and_errors_are_logged(
+    bootstrap: str, topic_name: str, producer_factory: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     topic = make_topic(bootstrap, topic_name)
     p = producer_factory(linger_ms=100)
     calls: list[tuple[str, Any]] = []
@@ -241,7 +269,7 @@ def test_callbacks_run_once_and_errors_are_logged(bootstrap: str, topic_name: st
 
 def test_metrics_partitions_for_and_context_manager(bootstrap: str, topic_name: str) -> None:
     topic = make_topic(bootstrap, topic_name, partitions=4)
-    with KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5) as p:
+    with KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, retries=5) as p:
         assert p.partitions_for(topic) == {0, 1, 2, 3}
         futs = [p.send(topic, b"m" * 90, key=b"%d" % i) for i in range(400)]
         p.flush(30)
@@ -261,7 +289,7 @@ def test_metrics_partitions_for_and_context_manager(bootstrap: str, topic_name: 
 
 def test_close_sends_pending_records(bootstrap: str, topic_name: str) -> None:
     topic = make_topic(bootstrap, topic_name)
-    p = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=600_000)
+    p = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=600_000, retries=5)
     futs = [p.send(topic, b"pending-%d" % i) for i in range(25)]
     assert not any(f.is_done for f in futs)
     p.close()
@@ -269,7 +297,9 @@ def test_close_sends_pending_records(bootstrap: str, topic_name: str) -> None:
     assert len(read_back(bootstrap, topic, 25)) == 25
 
 
-def test_idempotent_producer_in_order_without_duplicates(bootstrap: str, topic_name: str, producer_factory: Any) -> None:
+def test_idempotent_producer_in_order_without_duplicates(
+    bootstrap: str, topic_name: str, producer_factory: Any
+) -> None:
     topic = make_topic(bootstrap, topic_name, partitions=2)
     p = producer_factory(enable_idempotence=True, linger_ms=2, batch_size=2000)
     futs = [p.send(topic, b"%06d" % i, partition=i % 2) for i in range(3000)]
@@ -284,7 +314,9 @@ def test_idempotent_producer_in_order_without_duplicates(bootstrap: str, topic_n
         assert vals == [b"%06d" % i for i in range(part, 3000, 2)]
 
 
-def test_unknown_topic_wait_is_bounded(bootstrap: str, bootstrap_broker: str, topic_name: str, producer_factory: Any) -> None:
+def test_unknown_topic_wait_is_bounded(
+    bootstrap: str, bootstrap_broker: str, topic_name: str, producer_factory: Any
+) -> None:
     if bootstrap_broker == "tansu":
         pytest.skip("tansu creates topics on Metadata even when auto-creation is not allowed")
     p = producer_factory(allow_auto_create_topics=False, max_block_ms=500)
@@ -294,7 +326,9 @@ def test_unknown_topic_wait_is_bounded(bootstrap: str, bootstrap_broker: str, to
         p.partitions_for(topic_name)
 
 
-def test_explicit_partition_out_of_range_is_bounded(bootstrap: str, topic_name: str, producer_factory: Any) -> None:
+def test_explicit_partition_out_of_range_is_bounded(
+    bootstrap: str, topic_name: str, producer_factory: Any
+) -> None:
     topic = make_topic(bootstrap, topic_name, partitions=2)
     p = producer_factory(max_block_ms=300)
     with pytest.raises(KafkaTimeoutError, match="partition 5"):

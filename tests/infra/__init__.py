@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import atexit
 import os
+import random
+import re
 import shutil
 import signal
 import socket
@@ -51,6 +53,8 @@ __all__ = [
     "kill_all_processes",
     "wait_until",
     "tail",
+    "log_excerpt",
+    "log_contains",
     "KafkaWireError",
     "ClusterMetadata",
     "TopicInfo",
@@ -105,31 +109,96 @@ def keep_temp_dirs() -> bool:
     return os.environ.get("KAFKAKIT_KEEP_TMP", "").strip().lower() in ("1", "true", "yes", "on")
 
 
+_OWNER_FILE = ".kafkakit-test-owner"
+_swept = False
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale_temp_dirs(base: Path) -> None:
+    """Remove temp dirs left by earlier test processes that were killed (owner pid gone)."""
+    try:
+        candidates = list(base.glob("kafkakit-*"))
+    except OSError:
+        return
+    for d in candidates:
+        owner = d / _OWNER_FILE
+        try:
+            pid = int(owner.read_text().strip())
+        except (OSError, ValueError):
+            continue  # not ours
+        if pid != os.getpid() and not _pid_alive(pid):
+            shutil.rmtree(d, ignore_errors=True)
+
+
 def make_temp_dir(prefix: str) -> Path:
-    """A fresh directory for one broker run (under ``$KAFKAKIT_TMP`` when set)."""
+    """A fresh directory for one broker run (under ``$KAFKAKIT_TMP`` when set).
+
+    It records the owning pid, so a later run removes it if this process gets killed before
+    cleaning up.
+    """
     import tempfile
 
-    base = os.environ.get("KAFKAKIT_TMP") or None
-    if base:
-        Path(base).mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+    global _swept
+    base = Path(os.environ.get("KAFKAKIT_TMP") or tempfile.gettempdir())
+    base.mkdir(parents=True, exist_ok=True)
+    if not _swept:
+        _swept = True
+        sweep_stale_temp_dirs(base)
+    d = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+    (d / _OWNER_FILE).write_text(str(os.getpid()))
+    return d
 
 
 # --------------------------------------------------------------------------------------
 # ports
 
 _port_lock = threading.Lock()
+_port_rng = random.Random()  # private: tests that seed the global RNG must not make runs collide
 _handed_out: set[int] = set()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        lo, hi = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(lo), int(hi)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((LOOPBACK, port))
+        except OSError:
+            return False
+    return True
 
 
 def free_port() -> int:
     """A currently free TCP port on 127.0.0.1, never the same one twice in this process.
 
-    The kernel picks it (bind to port 0); the socket is closed before the broker binds it,
-    so another process can still win the race -- broker launchers detect "address in use"
-    in their logs and retry with new ports.
+    Picked at random *below* the kernel's ephemeral range when possible, so outgoing client
+    connections (which take ephemeral local ports) cannot steal it -- this matters for brokers
+    restarted on their old port. The port is only checked, not held: another process can still
+    win the race, so broker launchers detect "address in use" in their logs and retry.
     """
+    lo, _hi = _ephemeral_range()
     with _port_lock:
+        if lo > 12000:
+            for _ in range(200):
+                port = _port_rng.randint(10000, lo - 1)
+                if port not in _handed_out and _bindable(port):
+                    _handed_out.add(port)
+                    return port
         for _ in range(100):
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
                 s.bind((LOOPBACK, 0))
@@ -191,6 +260,52 @@ def tail(path: Path | str, lines: int = 60) -> str:
         return ""
     text = data.decode("utf-8", "replace").splitlines()
     return "\n".join(text[-lines:])
+
+
+_ERROR_LINE = re.compile(
+    r"\b(ERROR|FATAL|CRITICAL)\b|Exception\b|^Caused by:|^Traceback|panicked at|Address already in use"
+)
+
+
+def _read_text_tail(path: Path | str, max_bytes: int = 4 * 1024 * 1024) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - max_bytes))
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def log_contains(paths: Iterable[Path | str], needles: Iterable[str]) -> bool:
+    """True when any of the log files contains any of the strings."""
+    needles = list(needles)
+    return any(n in _read_text_tail(p) for p in paths for n in needles)
+
+
+def log_excerpt(path: Path | str, tail_lines: int = 25, max_errors: int = 15) -> str:
+    """The first error-looking lines of a log (ERROR/FATAL/exceptions) plus its last lines.
+
+    Brokers log the cause of a failed startup long before the shutdown noise that ends the log,
+    so a plain tail usually misses it.
+    """
+    lines = _read_text_tail(path).splitlines()
+    if not lines:
+        return ""
+    errors: list[str] = []
+    for line in lines:
+        if _ERROR_LINE.search(line) and line not in errors:
+            errors.append(line)
+            if len(errors) >= max_errors:
+                break
+    out = []
+    if errors:
+        out.append(f"first error lines of {path}:")
+        out += [f"  {e}" for e in errors]
+    out.append(f"last {min(tail_lines, len(lines))} lines of {path}:")
+    out += lines[-tail_lines:]
+    return "\n".join(out)
 
 
 def _hook_sigterm() -> None:
@@ -323,8 +438,9 @@ class ManagedProcess:
             with _live_lock:
                 _live.pop(self.popen.pid, None)
 
-    def log_tail(self, lines: int = 60) -> str:
-        return tail(self.log_path, lines)
+    def log_tail(self, lines: int = 30) -> str:
+        """Error lines + last ``lines`` lines of the process log (for failure messages)."""
+        return log_excerpt(self.log_path, tail_lines=lines) or f"(empty log {self.log_path})"
 
 
 def kill_all_processes() -> None:

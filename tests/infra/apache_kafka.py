@@ -50,6 +50,8 @@ from . import (
     describe_quorum_leader,
     free_port,
     keep_temp_dirs,
+    log_contains,
+    log_excerpt,
     make_temp_dir,
     metadata,
     tail,
@@ -245,13 +247,17 @@ class KafkaNode:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.alive()
 
-    def log_tail(self, lines: int = 40) -> str:
-        parts = []
-        for p in (self.stdout_log, self.server_log):
-            t = tail(p, lines)
-            if t.strip():
-                parts.append(f"--- {p} (last {lines} lines) ---\n{t}")
-        return "\n".join(parts) or f"(no logs in {self.dir})"
+    @property
+    def log_files(self) -> list[Path]:
+        return [self.stdout_log, self.server_log]
+
+    def log_tail(self, lines: int = 25) -> str:
+        """Error lines + last lines of the node's stdout and server.log (for failure messages)."""
+        parts = [log_excerpt(p, tail_lines=lines) for p in self.log_files]
+        return "\n".join(p for p in parts if p.strip()) or f"(no logs in {self.dir})"
+
+    def bind_failed(self) -> bool:
+        return log_contains(self.log_files, _BIND_ERRORS)
 
 
 class KafkaCluster:
@@ -316,7 +322,7 @@ class KafkaCluster:
                 self._wait_all_ready(self.startup_timeout)
                 break
             except BrokerStartError as exc:
-                bind_race = any(e in str(exc) for e in _BIND_ERRORS)
+                bind_race = any(n.bind_failed() for n in self.nodes.values())
                 self._kill_all()
                 if bind_race and attempt < attempts:
                     continue  # someone grabbed a port between free_port() and bind: new ports
@@ -563,11 +569,11 @@ class KafkaCluster:
             try:
                 self._wait_all_ready(timeout or self.startup_timeout, [node])
                 return time.monotonic() - t0
-            except BrokerStartError as exc:
+            except BrokerStartError:
                 if node.proc is not None:
                     node.proc.kill()
                 # the old socket may linger for a moment after SIGKILL: retry on bind errors
-                if not any(e in str(exc) for e in _BIND_ERRORS):
+                if not node.bind_failed():
                     raise
                 time.sleep(1.0)
         raise BrokerStartError(f"node {node_id}: port still in use after 3 restarts\n{node.log_tail()}")

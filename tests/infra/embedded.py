@@ -39,6 +39,7 @@ from . import (
     ManagedProcess,
     free_port,
     keep_temp_dirs,
+    log_contains,
     make_temp_dir,
     parse_bootstrap,
     wait_for_kafka_api,
@@ -207,7 +208,7 @@ class EmbeddedBrokerProcess:
                 break
             except BrokerStartError as exc:
                 self.kill()
-                if attempt < 3 and not self._fixed_port and any(e in str(exc) for e in _BIND_ERRORS):
+                if attempt < 3 and not self._fixed_port and log_contains([self.log_path], _BIND_ERRORS):
                     continue
                 self._failed = True
                 raise BrokerStartError(
@@ -264,9 +265,9 @@ class EmbeddedBrokerProcess:
             try:
                 self._launch()
                 return time.monotonic() - t0
-            except BrokerStartError as exc:
+            except BrokerStartError:
                 self.kill()
-                if attempt < 3 and any(e in str(exc) for e in _BIND_ERRORS):
+                if attempt < 3 and log_contains([self.log_path], _BIND_ERRORS):
                     time.sleep(0.5)
                     continue
                 self._failed = True

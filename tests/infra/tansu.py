@@ -23,6 +23,7 @@ from . import (
     ManagedProcess,
     free_port,
     keep_temp_dirs,
+    log_contains,
     make_temp_dir,
     wait_for_kafka_api,
 )
@@ -135,7 +136,7 @@ class TansuBroker:
             except BrokerStartError as exc:
                 if self.proc is not None:
                     self.proc.kill()
-                if attempt < 3 and any(e in str(exc) for e in _BIND_ERRORS):
+                if attempt < 3 and log_contains([self.log_path], _BIND_ERRORS):
                     continue
                 self._failed = True
                 raise BrokerStartError(f"tansu: {exc}\n(log kept in {self.dir})") from None

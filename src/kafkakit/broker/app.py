@@ -187,7 +187,9 @@ class Broker:
             raise RuntimeError("the broker is not running")
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
-    def create_topic(self, name: str, num_partitions: int | None = None, configs: dict[str, str] | None = None) -> None:
+    def create_topic(
+        self, name: str, num_partitions: int | None = None, configs: dict[str, str] | None = None
+    ) -> None:
         """Create a topic directly (no client needed; ``num_partitions`` None: the broker default).
         Raises ``kafkakit.broker.topics.TopicError`` when refused."""
 

@@ -45,7 +45,7 @@ from kafkakit.broker.topics import TopicManager
 from kafkakit.errors import ProtocolDecodeError
 from kafkakit.protocol import primitives as P
 from kafkakit.protocol.apis import API_BY_KEY
-from kafkakit.protocol.frame import RequestHeader, encode_response_payload, request_header_flexible
+from kafkakit.protocol.frame import RequestHeader, request_header_flexible, response_header_flexible
 
 log = logging.getLogger("kafkakit.broker")
 
@@ -54,6 +54,9 @@ __all__ = ["BrokerServer"]
 _SIZE = struct.Struct(">i")
 _HEADER = struct.Struct(">hhih")  # api_key, api_version, correlation_id, client_id length
 _KEY = struct.Struct(">h")
+_SIZE_CORR = struct.Struct(">ii")
+#: a response payload at least this big is written on its own instead of being copied into its frame
+_LARGE = 64 * 1024
 _READ_BUFFER = 256 * 1024
 #: a request header is at least api_key, api_version, correlation_id and a client id length
 _MIN_FRAME = 10
@@ -65,6 +68,17 @@ UNKNOWN_SERVER_ERROR = -1
 
 class _CloseConnection(Exception):
     """The request cannot be answered: close its connection (the reason is logged)."""
+
+
+def frame_parts(api_key: int, version: int, correlation_id: int, payload: bytes) -> list[bytes]:
+    """A response frame (size, response header, payload) as buffers to write in order."""
+    if response_header_flexible(api_key, version):
+        head = _SIZE_CORR.pack(len(payload) + 5, correlation_id) + b"\x00"
+    else:
+        head = _SIZE_CORR.pack(len(payload) + 4, correlation_id)
+    if len(payload) >= _LARGE:
+        return [head, payload]
+    return [head + payload]
 
 
 def decode_header(frame: bytes | bytearray) -> tuple[RequestHeader, int]:
@@ -111,6 +125,7 @@ class _Connection(asyncio.BufferedProtocol):
         self._write_ok: asyncio.Future[None] | None = None
         self._paused_reading = False
         self._closed = False
+        self._eof = False
         self.busy = False
         self.last_active = time.monotonic()
 
@@ -170,7 +185,10 @@ class _Connection(asyncio.BufferedProtocol):
             self._wake()
 
     def eof_received(self) -> bool:
-        return False
+        # the client will send nothing more: answer what it sent, then close (see _run)
+        self._eof = True
+        self._wake()
+        return True
 
     # ------------------------------------------------------------ framing
 
@@ -235,6 +253,9 @@ class _Connection(asyncio.BufferedProtocol):
         try:
             while not self._closed:
                 if not frames:
+                    if self._eof:
+                        self.close()
+                        return
                     self.busy = False
                     self._wakeup = loop.create_future()
                     await self._wakeup
@@ -254,7 +275,7 @@ class _Connection(asyncio.BufferedProtocol):
                     self.close()
                     return
                 if response is not None:
-                    out.append(response)
+                    out += response
                 # keep gathering while more pipelined Produce requests are already here
                 if out and not (frames and len(out) < 64 and _KEY.unpack_from(frames[0], 0)[0] == _PRODUCE):
                     self._write(out)
@@ -269,13 +290,26 @@ class _Connection(asyncio.BufferedProtocol):
             self.close()
 
     def _write(self, out: list[bytes]) -> None:
-        if self.transport is not None and not self._closed:
-            if len(out) == 1:
-                self.transport.write(out[0])
+        """Write response buffers in order: small ones joined into one send, large ones uncopied."""
+        transport = self.transport
+        if transport is None or self._closed:
+            return
+        if len(out) == 1:
+            transport.write(out[0])
+            return
+        small: list[bytes] = []
+        for part in out:
+            if len(part) >= _LARGE:
+                if small:
+                    transport.write(b"".join(small))
+                    small = []
+                transport.write(part)
             else:
-                self.transport.writelines(out)
+                small.append(part)
+        if small:
+            transport.write(b"".join(small))
 
-    async def _handle(self, frame: bytes | bytearray) -> bytes | None:
+    async def _handle(self, frame: bytes | bytearray) -> list[bytes] | None:
         header, pos = decode_header(frame)
         key, version = header.api_key, header.api_version
         api = API_BY_KEY.get(key)
@@ -284,7 +318,7 @@ class _Connection(asyncio.BufferedProtocol):
         if key == _API_VERSIONS and not api.supports(version):
             # KIP-511: answer in v0 with UNSUPPORTED_VERSION, still listing what we serve
             body = api_versions_body(self.state, UNSUPPORTED_VERSION)
-            return encode_response_payload(key, 0, header.correlation_id, api.encode_response(0, body))
+            return frame_parts(key, 0, header.correlation_id, api.encode_response(0, body))
         if not api.supports(version):
             raise _CloseConnection(
                 f"{api.name} v{version} is not supported (versions {api.min_version}-{api.max_version})"
@@ -323,9 +357,9 @@ class _Connection(asyncio.BufferedProtocol):
             raise _CloseConnection(f"cannot encode the {api.name} v{version} response: {exc}") from None
 
     @staticmethod
-    def _encode(api: Any, header: RequestHeader, resp: dict[str, Any]) -> bytes:
+    def _encode(api: Any, header: RequestHeader, resp: dict[str, Any]) -> list[bytes]:
         payload = api.encode_response(header.api_version, resp)
-        return encode_response_payload(api.key, header.api_version, header.correlation_id, payload)
+        return frame_parts(api.key, header.api_version, header.correlation_id, payload)
 
 
 class BrokerServer:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from kafkakit.broker.log import LogConfig, PartitionLog
-from kafkakit.broker.state import BrokerConfig
+from kafkakit.broker.state import BrokerConfig, now_ms
 from kafkakit.errors import InvalidConfigurationError
 
 log = logging.getLogger("kafkakit.broker.topics")
@@ -475,12 +475,15 @@ class TopicManager:
             p.log.update_config(log_config)
 
     def housekeeping(self) -> None:
-        """Apply retention and time-based segment rolling to every log."""
+        """Apply retention and time-based segment rolling to every log; forget idle producers."""
+        now = now_ms()
+        expiration = self.config.producer_id_expiration_ms
         for topic in list(self._topics.values()):
             for p in topic.partitions:
                 try:
                     p.log.maybe_roll()
                     p.log.apply_retention()
+                    p.log.producer_state.remove_expired(now, expiration)
                 except Exception:  # noqa: BLE001 - one bad log must not stop the others
                     log.exception("retention on %s-%d failed", topic.name, p.index)
 

@@ -348,6 +348,7 @@ class AsyncClient:
         Concurrent calls share one Metadata request.
         """
         fut: asyncio.Future[ClusterMetadata] = self.loop.create_future()
+        fut.add_done_callback(_retrieve)  # fire-and-forget callers must not trigger "never retrieved"
         if self._closed:
             fut.set_exception(KafkaConnectionError("client closed"))
             return fut
@@ -679,3 +680,8 @@ class AsyncClient:
             if c.connected and not c.closed and c.api_versions:
                 return c.version(api) if c.supports(api) else None
         return None
+
+
+def _retrieve(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled():
+        fut.exception()

@@ -64,6 +64,9 @@ __all__ = ["CLIENT_MAX_VERSIONS", "BrokerConnection", "ReconnectBackoff", "build
 # Produce v13 addresses topics by id only: stay at v12 so requests can name topics.
 CLIENT_MAX_VERSIONS: dict[int, int] = {0: 12}
 
+# can_send() says no while this many bytes wait in the transport (requests without responses, acks=0)
+WRITE_BACKLOG_LIMIT = 4 * 1024 * 1024
+
 _SIZE = struct.Struct(">i")
 _SIZE_CORR = struct.Struct(">ii")
 _I16 = struct.Struct(">h")
@@ -371,7 +374,15 @@ class BrokerConnection:
         return len(self._in_flight)
 
     def can_send(self) -> bool:
-        return self.connected and not self.closed and len(self._in_flight) < self.max_in_flight
+        """A free in-flight slot and no large backlog in the socket's write buffer."""
+        t = self._transport
+        return (
+            self.connected
+            and not self.closed
+            and len(self._in_flight) < self.max_in_flight
+            and t is not None
+            and t.get_write_buffer_size() < WRITE_BACKLOG_LIMIT
+        )
 
     def send(
         self,

@@ -92,7 +92,9 @@ class GroupOps(AdminRouting):
 
     # implemented by AdminCore (core.py); declared here for reset_group_offsets
     async def list_partition_offsets(
-        self, topic_partition_specs: Mapping[TopicPartition, Any], isolation_level: Any = 0,
+        self,
+        topic_partition_specs: Mapping[TopicPartition, Any],
+        isolation_level: Any = 0,
         timeout_ms: float | None = None,
     ) -> dict[TopicPartition, OffsetAndTimestamp]:
         raise NotImplementedError
@@ -162,7 +164,10 @@ class GroupOps(AdminRouting):
             out: dict[str, dict[str, Any]] = {}
             for node, groups in (await self._buckets(ids, group_coordinator_id, deadline)).items():
                 resp = await self.request(
-                    node, "DescribeGroups", {"groups": groups, "include_authorized_operations": True}, deadline
+                    node,
+                    "DescribeGroups",
+                    {"groups": groups, "include_authorized_operations": True},
+                    deadline,
                 )
                 for g in resp["groups"]:
                     self.check_coordinator_error(g["error_code"], g["group_id"], "DescribeGroups")
@@ -195,7 +200,9 @@ class GroupOps(AdminRouting):
             "protocol_data": g["protocol_data"],
             "members": members,
             "authorized_operations": authorized_operations(g["authorized_operations"]),
-            "error": str(broker_error(code, f"group {g['group_id']!r}", g["error_message"])) if code else None,
+            "error": str(broker_error(code, f"group {g['group_id']!r}", g["error_message"]))
+            if code
+            else None,
         }
 
     async def delete_groups(
@@ -225,7 +232,9 @@ class GroupOps(AdminRouting):
 
     # --- offsets -----------------------------------------------------------------------------
 
-    async def list_group_offsets(self, group_specs: Any) -> dict[str, dict[TopicPartition, OffsetAndMetadata]]:
+    async def list_group_offsets(
+        self, group_specs: Any
+    ) -> dict[str, dict[TopicPartition, OffsetAndMetadata]]:
         """Committed offsets: ``group_specs`` is a group id, a list of them, or {group_id: [TopicPartition]
         or None (all)}; returns {group_id: {TopicPartition: OffsetAndMetadata}}."""
         if isinstance(group_specs, str):
@@ -249,8 +258,12 @@ class GroupOps(AdminRouting):
                 if version >= 8:
                     body = {
                         "groups": [
-                            {"group_id": g, "member_id": None, "member_epoch": -1,
-                             "topics": self._fetch_topics(specs[g])}
+                            {
+                                "group_id": g,
+                                "member_id": None,
+                                "member_epoch": -1,
+                                "topics": self._fetch_topics(specs[g]),
+                            }
                             for g in groups
                         ],
                         "require_stable": False,
@@ -292,7 +305,8 @@ class GroupOps(AdminRouting):
                 self.check_coordinator_error(pcode, group_id, "OffsetFetch")
                 if pcode:
                     raise broker_error(
-                        pcode, f"list_group_offsets for group {group_id!r}, partition {tp.topic}-{tp.partition}"
+                        pcode,
+                        f"list_group_offsets for group {group_id!r}, partition {tp.topic}-{tp.partition}",
                     )
                 out[tp] = OffsetAndMetadata(p["committed_offset"], p["metadata"], p["committed_leader_epoch"])
         return out
@@ -320,7 +334,10 @@ class GroupOps(AdminRouting):
         )
 
     async def _commit(
-        self, group_id: str, offsets: Mapping[TopicPartition, OffsetAndMetadata], given: int | None,
+        self,
+        group_id: str,
+        offsets: Mapping[TopicPartition, OffsetAndMetadata],
+        given: int | None,
         deadline: float,
     ) -> dict[TopicPartition, type[BrokerResponseError]]:
         node = await self._coordinator_of(group_id, given, deadline)
@@ -460,7 +477,12 @@ class GroupOps(AdminRouting):
                 )
             out.append(
                 GroupInformation(
-                    0, gid, d["group_state"], d["protocol_type"], d["protocol_data"], members,
+                    0,
+                    gid,
+                    d["group_state"],
+                    d["protocol_type"],
+                    d["protocol_data"],
+                    members,
                     d["authorized_operations"] if include_authorized_operations else None,
                 )
             )

@@ -60,6 +60,10 @@ class Retry(Exception):
         self.cause = cause
 
 
+class _Expired(Exception):
+    """Internal: the operation's deadline passed before a request could be sent."""
+
+
 def broker_error(code: int, what: str, message: str | None = None) -> BrokerResponseError:
     """The kafkakit.errors instance for ``code``, its message naming ``what`` failed."""
     cls = for_code(code)
@@ -113,11 +117,14 @@ class AdminRouting:
             raise KafkaConnectionError("KafkaAdminClient is closed")
         deadline = self.deadline(timeout_ms)
         failures = 0
+        last: BaseException | None = None
         while True:
             try:
                 return await attempt(deadline)
             except Retry as exc:
-                last: BaseException = exc.cause
+                last = exc.cause
+            except _Expired:
+                pass
             except (KafkaConnectionError, KafkaTimeoutError, NoBrokersAvailable) as exc:
                 last = exc
                 self._controller_id = None
@@ -126,7 +133,7 @@ class AdminRouting:
             if time.monotonic() + delay >= deadline:
                 waited = (timeout_ms if timeout_ms is not None else self.request_timeout_ms) / 1000.0
                 raise KafkaTimeoutError(
-                    f"{what} did not complete within {waited:.3g} s; last error: {last}"
+                    f"{what} did not complete within {waited:.3g} s; last error: {last or 'none'}"
                 ) from None
             log.debug("%s: retrying in %.3f s after %s", what, delay, last)
             await asyncio.sleep(delay)
@@ -146,7 +153,7 @@ class AdminRouting:
         """Send one request to ``node_id`` at the negotiated version (capped at ``max_version``)."""
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise KafkaTimeoutError(f"no time left to send {api} to node {node_id}")
+            raise _Expired(api)
         conn = await self.client.get_connection(node_id, timeout=remaining)
         if version is None:
             version = conn.version(api)
@@ -204,7 +211,7 @@ class AdminRouting:
         api: str,
         results_key: str,
         timeout_ms: float | None,
-        name_key: str = "name",
+        key: Callable[[dict[str, Any]], str] = lambda row: str(row["name"]),
     ) -> list[dict[str, Any]]:
         """Send ``build(pending)`` to the controller until no entry answers NOT_CONTROLLER.
 
@@ -221,7 +228,7 @@ class AdminRouting:
                 if row["error_code"] == NOT_CONTROLLER:
                     again = True
                     continue
-                done[row[name_key]] = row
+                done[key(row)] = row
             if again:
                 self._controller_id = None
                 raise Retry(broker_error(NOT_CONTROLLER, f"{what} sent to node {node}"))

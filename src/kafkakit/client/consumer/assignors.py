@@ -242,10 +242,10 @@ def _sticky(
                 best[tp] = (gen, None)  # two owners of one generation: trust neither
     assign: dict[str, list[TopicPartition]] = {m: [] for m in members}
     owner: dict[TopicPartition, str] = {}
-    for tp, (_gen, m) in sorted(best.items()):
-        if m is not None:
-            assign[m].append(tp)
-            owner[tp] = m
+    for tp, (_gen, claimant) in sorted(best.items()):
+        if claimant is not None:
+            assign[claimant].append(tp)
+            owner[tp] = claimant
     # identical subscriptions: cap what each member keeps at its quota (q or q+1), biggest owners
     # first, so balancing below never needs to move a kept partition
     if members and all(subs[m] == subs[members[0]] for m in members):

@@ -144,13 +144,17 @@ class ConsumerCoordinator:
         self.listener_error: BaseException | None = None
         self._snapshot: dict[str, int] = {}
         self._closed = False
-        self.completed_commits: list[tuple[Callable[..., Any], dict[TopicPartition, OffsetAndMetadata], Any]] = []
+        self.completed_commits: list[
+            tuple[Callable[..., Any], dict[TopicPartition, OffsetAndMetadata], Any]
+        ] = []
         client.add_metadata_listener(self._on_metadata)
 
     # --- state -------------------------------------------------------------------------------
 
     def group_metadata(self) -> ConsumerGroupMetadata:
-        return ConsumerGroupMetadata(self.group_id, self.generation, self.member_id, self.group_instance_id, self.state)
+        return ConsumerGroupMetadata(
+            self.group_id, self.generation, self.member_id, self.group_instance_id, self.state
+        )
 
     def request_rejoin(self, reason: str = "") -> None:
         if not self.rejoin_needed:
@@ -225,13 +229,17 @@ class ConsumerCoordinator:
             code, node_id, host, port = resp["error_code"], resp["node_id"], resp["host"], resp["port"]
         if code:
             raise for_code(code)(f"FindCoordinator for group {self.group_id!r}")
-        conn2 = BrokerConnection(host, port, node_id=node_id, config=self.client.config, loop=self.client.loop)
+        conn2 = BrokerConnection(
+            host, port, node_id=node_id, config=self.client.config, loop=self.client.loop
+        )
         await conn2.connect()
         self.coordinator_id = node_id
         self._conn = conn2
         log.debug("group %s: coordinator is node %s (%s:%s)", self.group_id, node_id, host, port)
 
-    async def _send(self, api: str, body: dict[str, Any], *, timeout_ms: float | None = None, cap: int | None = None) -> Any:
+    async def _send(
+        self, api: str, body: dict[str, Any], *, timeout_ms: float | None = None, cap: int | None = None
+    ) -> Any:
         conn = await self.ensure_coordinator_ready()
         version = cap_version(conn, api, cap) if cap is not None else conn.version(api)
         try:
@@ -323,7 +331,9 @@ class ConsumerCoordinator:
         if self.cooperative:
             gone = {tp for tp in owned if not self.subs._subscribed_to(tp.topic)}
             if gone:
-                await self._maybe_auto_commit_sync({tp: o for tp, o in self.subs.all_consumed_offsets().items() if tp in gone})
+                await self._maybe_auto_commit_sync(
+                    {tp: o for tp, o in self.subs.all_consumed_offsets().items() if tp in gone}
+                )
                 await self._invoke_listener("on_partitions_revoked", gone)
                 self.subs.assign_from_subscribed([tp for tp in owned if tp not in gone])
             return
@@ -337,7 +347,9 @@ class ConsumerCoordinator:
         try:
             await self.commit_offsets(offsets, timeout=self.client.request_timeout_ms / 1000.0)
         except KafkaError as exc:
-            log.warning("group %s: auto-commit of %s before rebalance failed: %s", self.group_id, offsets, exc)
+            log.warning(
+                "group %s: auto-commit of %s before rebalance failed: %s", self.group_id, offsets, exc
+            )
 
     def _subscription_payloads(self) -> list[dict[str, Any]]:
         topics = sorted(self.subs.subscription or ())
@@ -441,9 +453,13 @@ class ConsumerCoordinator:
     async def _perform_assignment(self, members: list[dict[str, Any]]) -> list[dict[str, Any]]:
         assignor = next((a for a in self.assignors if a.name == self.protocol), None)
         if assignor is None:
-            raise CoordinatorNotAvailableError(f"group chose assignor {self.protocol!r}, which this consumer lacks")
+            raise CoordinatorNotAvailableError(
+                f"group chose assignor {self.protocol!r}, which this consumer lacks"
+            )
         subscriptions = {
-            m["member_id"]: MemberSubscription.decode(m["member_id"], bytes(m["metadata"]), m.get("group_instance_id"))
+            m["member_id"]: MemberSubscription.decode(
+                m["member_id"], bytes(m["metadata"]), m.get("group_instance_id")
+            )
             for m in members
         }
         all_topics = {t for s in subscriptions.values() for t in s.topics}
@@ -509,7 +525,9 @@ class ConsumerCoordinator:
             return
         if self.subs.subscription_type == SubscriptionType.AUTO_PATTERN:
             exclude = bool(self.config.get("exclude_internal_topics", True))
-            matched = {t for t in cluster.topics(exclude_internal_topics=exclude) if self.subs.matches_pattern(t)}
+            matched = {
+                t for t in cluster.topics(exclude_internal_topics=exclude) if self.subs.matches_pattern(t)
+            }
             if self.subs.change_subscription(matched):
                 self.request_rejoin(f"pattern now matches {sorted(matched)}")
                 self.client.add_topics(matched)
@@ -544,7 +562,9 @@ class ConsumerCoordinator:
                     log.warning(
                         "group %s: no poll() for %.1f s (max_poll_interval_ms=%d); leaving the group so its "
                         "partitions can be reassigned. Poll more often or raise max_poll_interval_ms.",
-                        self.group_id, now - self.last_poll, int(self.max_poll_interval * 1000),
+                        self.group_id,
+                        now - self.last_poll,
+                        int(self.max_poll_interval * 1000),
                     )
                     await self.leave_group("consumer poll timeout has expired")
                     continue
@@ -571,7 +591,9 @@ class ConsumerCoordinator:
                     last_ok = time.monotonic()
                     self.request_rejoin("the group is rebalancing")
                 elif code in (_ILLEGAL_GENERATION, _UNKNOWN_MEMBER_ID):
-                    self._reset_generation(f"Heartbeat: {for_code(code).__name__}", code == _UNKNOWN_MEMBER_ID)
+                    self._reset_generation(
+                        f"Heartbeat: {for_code(code).__name__}", code == _UNKNOWN_MEMBER_ID
+                    )
                 elif code == _FENCED_INSTANCE_ID:
                     self.fatal_error = for_code(code)(
                         f"group {self.group_id!r}: fenced by another consumer with group_instance_id "
@@ -601,7 +623,9 @@ class ConsumerCoordinator:
                 "members": [{"member_id": self.member_id, "group_instance_id": None, "reason": reason}],
             }
             try:
-                await asyncio.wait_for(self._send("LeaveGroup", body), self.client.request_timeout_ms / 1000.0)
+                await asyncio.wait_for(
+                    self._send("LeaveGroup", body), self.client.request_timeout_ms / 1000.0
+                )
             except (_Retry, KafkaError, asyncio.TimeoutError) as exc:
                 log.debug("group %s: LeaveGroup failed: %s", self.group_id, exc)
         self._reset_generation(f"left the group: {reason}")
@@ -628,7 +652,9 @@ class ConsumerCoordinator:
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
         return task
 
-    async def commit_offsets(self, offsets: Mapping[TopicPartition, OffsetAndMetadata], timeout: float) -> None:
+    async def commit_offsets(
+        self, offsets: Mapping[TopicPartition, OffsetAndMetadata], timeout: float
+    ) -> None:
         """Commit synchronously; CommitFailedError when the group has moved on without us."""
         if not offsets:
             return
@@ -708,11 +734,15 @@ class ConsumerCoordinator:
                         "poll() to finish the rebalance, then commit the offsets of the partitions you still own"
                     )
                 elif code == _FENCED_INSTANCE_ID:
-                    raise err(f"commit fenced: group_instance_id {self.group_instance_id!r} is used by another consumer")
+                    raise err(
+                        f"commit fenced: group_instance_id {self.group_instance_id!r} is used by another consumer"
+                    )
                 elif err.retriable:
                     retry = err.__name__
                 else:
-                    raise err(f"offset commit for {where} in group {self.group_id!r} failed: {err.description}")
+                    raise err(
+                        f"offset commit for {where} in group {self.group_id!r} failed: {err.description}"
+                    )
         return retry
 
     async def fetch_committed(
@@ -730,7 +760,9 @@ class ConsumerCoordinator:
         body = {
             "group_id": self.group_id,
             "topics": topic_list,
-            "groups": [{"group_id": self.group_id, "member_id": None, "member_epoch": -1, "topics": topic_list}],
+            "groups": [
+                {"group_id": self.group_id, "member_id": None, "member_epoch": -1, "topics": topic_list}
+            ],
             "require_stable": True,
         }
         while True:
@@ -764,7 +796,9 @@ class ConsumerCoordinator:
                     if retry is None:
                         return out
             if time.monotonic() + self.retry_backoff > deadline:
-                raise KafkaTimeoutError(f"committed offsets of group {self.group_id!r} not fetched in time ({retry})")
+                raise KafkaTimeoutError(
+                    f"committed offsets of group {self.group_id!r} not fetched in time ({retry})"
+                )
             await asyncio.sleep(self.retry_backoff)
 
     def _fetch_error(self, code: int, tp: TopicPartition | None = None) -> str:
@@ -796,7 +830,9 @@ class ConsumerCoordinator:
                 owned = set(self.subs.assignment)
                 if owned:
                     lost = self.generation < 0
-                    await self._invoke_listener("on_partitions_lost" if lost else "on_partitions_revoked", owned)
+                    await self._invoke_listener(
+                        "on_partitions_lost" if lost else "on_partitions_revoked", owned
+                    )
                 if self.generation >= 0:
                     await self.leave_group("the consumer is being closed")
         finally:

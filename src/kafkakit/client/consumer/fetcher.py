@@ -28,7 +28,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from kafkakit.client.cluster import AsyncClient
@@ -79,7 +79,18 @@ def _api_key(api: str) -> int:
 class FetchedBatch:
     """The records of one partition from one fetch (or an error to raise), crossing to the user."""
 
-    __slots__ = ("tp", "state", "generation", "records", "index", "next_offset", "error", "error_offset", "size")
+    __slots__ = (
+        "tp",
+        "state",
+        "generation",
+        "records",
+        "index",
+        "next_offset",
+        "error",
+        "error_offset",
+        "size",
+        "counted",
+    )
 
     def __init__(
         self,
@@ -101,6 +112,7 @@ class FetchedBatch:
         self.error = error
         self.error_offset = error_offset
         self.size = size
+        self.counted = False  # True once the user started on it (state.drained counted it)
 
     def stale(self) -> bool:
         s = self.state
@@ -156,6 +168,8 @@ class Fetcher:
 
     async def close(self) -> None:
         self._closed = True
+        if self.data_ready is not None:
+            self.data_ready.set()  # wake a poll() waiting for data
         tasks = [t for t in (self._task, self._reset_task) if t is not None] + list(self._fetch_tasks)
         for t in tasks:
             t.cancel()
@@ -229,12 +243,20 @@ class Fetcher:
             if now - self._last_metadata_request >= self.retry_backoff:
                 self._last_metadata_request = now
                 fut = self.client.request_update()
-                fut.add_done_callback(lambda f: (f.cancelled() or f.exception(), self.wakeup()))
+                fut.add_done_callback(self._after_metadata)
             else:
-                earliest_retry = min(earliest_retry or now + self.retry_backoff, self._last_metadata_request + self.retry_backoff)
+                earliest_retry = min(
+                    earliest_retry or now + self.retry_backoff,
+                    self._last_metadata_request + self.retry_backoff,
+                )
         if earliest_retry is not None and self._loop is not None:
             self._loop.call_later(max(earliest_retry - now, 0.001), self.wakeup)
         return by_node
+
+    def _after_metadata(self, fut: asyncio.Future[Any]) -> None:
+        if not fut.cancelled():
+            fut.exception()  # retrieved: a failed refresh is retried on the next round
+        self.wakeup()
 
     def _send_fetches(self) -> None:
         if self._closed or self._loop is None:
@@ -252,7 +274,9 @@ class Fetcher:
             self._fetch_tasks.add(task)
             task.add_done_callback(self._fetch_tasks.discard)
 
-    async def _fetch(self, node: int, requested: list[tuple[TopicPartition, TopicPartitionState, int, Any]]) -> None:
+    async def _fetch(
+        self, node: int, requested: list[tuple[TopicPartition, TopicPartitionState, int, Any]]
+    ) -> None:
         cfg = self.config
         max_wait = int(cfg.get("fetch_max_wait_ms", 500))
         topics: dict[str, list[dict[str, Any]]] = {}
@@ -282,7 +306,9 @@ class Fetcher:
         started = time.monotonic()
         try:
             try:
-                conn = await self.client.get_connection(node, FETCH_CHANNEL, timeout=self.client.request_timeout_ms / 1000)
+                conn = await self.client.get_connection(
+                    node, FETCH_CHANNEL, timeout=self.client.request_timeout_ms / 1000
+                )
                 version = cap_version(conn, "Fetch", _MAX_VERSION["Fetch"])
                 timeout_ms = self.client.request_timeout_ms + max_wait
                 resp = await conn.request("Fetch", body, version=version, timeout_ms=timeout_ms)
@@ -347,11 +373,15 @@ class Fetcher:
                     )
                     recs = decoded.records
                     if decoded.error is not None:
-                        batch = FetchedBatch(tp, state, gen, recs, decoded.next_offset, decoded.error, decoded.next_offset)
+                        batch = FetchedBatch(
+                            tp, state, gen, recs, decoded.next_offset, decoded.error, decoded.next_offset
+                        )
                     elif recs or decoded.next_offset != offset:
-                        batch = FetchedBatch(tp, state, gen, recs, decoded.next_offset, size=decoded.size_in_bytes)
+                        batch = FetchedBatch(
+                            tp, state, gen, recs, decoded.next_offset, size=decoded.size_in_bytes
+                        )
                     elif blob and len(blob) > 0 and hw > offset:
-                        err = MessageSizeTooLargeError(
+                        err: KafkaError = MessageSizeTooLargeError(
                             f"partition {tp.topic}-{tp.partition}: the record batch at offset {offset} is larger "
                             f"than max_partition_fetch_bytes ({self.config.get('max_partition_fetch_bytes')}); "
                             "raise max_partition_fetch_bytes or fetch_max_bytes"
@@ -370,13 +400,13 @@ class Fetcher:
                 elif code == _OFFSET_OUT_OF_RANGE:
                     strategy = self.subs.offset_reset_strategy
                     if strategy == "none":
-                        err = OffsetOutOfRangeError(
+                        oor = OffsetOutOfRangeError(
                             f"fetch offset {offset} is out of range for partition {tp.topic}-{tp.partition} and "
                             "auto_offset_reset='none'; seek to a valid offset"
                         )
                         state.fetch_offset = None
                         state.fetched += 1
-                        self.buffer.append(FetchedBatch(tp, state, gen, [], offset, err, offset))
+                        self.buffer.append(FetchedBatch(tp, state, gen, [], offset, oor, offset))
                         got_data = True
                     else:
                         log.info("fetch offset %s out of range for %s; resetting to %s", offset, tp, strategy)
@@ -386,7 +416,15 @@ class Fetcher:
                     state.fetch_offset = None
                     state.fetched += 1
                     self.buffer.append(
-                        FetchedBatch(tp, state, gen, [], offset, err_cls(f"not authorized to read topic {tp.topic!r}"), offset)
+                        FetchedBatch(
+                            tp,
+                            state,
+                            gen,
+                            [],
+                            offset,
+                            err_cls(f"not authorized to read topic {tp.topic!r}"),
+                            offset,
+                        )
                     )
                     got_data = True
                 else:
@@ -407,7 +445,9 @@ class Fetcher:
     def has_data(self) -> bool:
         return bool(self.buffer)
 
-    def drain(self, max_records: int, update_offsets: bool = True) -> dict[TopicPartition, list[ConsumerRecord]]:
+    def drain(
+        self, max_records: int, update_offsets: bool = True
+    ) -> dict[TopicPartition, list[ConsumerRecord]]:
         """Take up to ``max_records`` records from the buffer; raise a buffered error when it is next."""
         out: dict[TopicPartition, list[ConsumerRecord]] = {}
         buf = self.buffer
@@ -422,7 +462,8 @@ class Fetcher:
                 state = b.state
                 if state.generation != b.generation or state.revoked:
                     buf.popleft()
-                    if b.index == 0:
+                    if not b.counted:
+                        b.counted = True
                         state.drained += 1
                         nudge = True
                     continue
@@ -433,12 +474,17 @@ class Fetcher:
                     if out:
                         break
                     raise b.error
-                if b.index == 0:
+                if not b.counted:
+                    b.counted = True
                     state.drained += 1
                     nudge = True
                     consumed_bytes += b.size
                 records = b.records
-                take = records[b.index : b.index + (max_records - n)] if b.index or len(records) > max_records - n else records
+                take = (
+                    records[b.index : b.index + (max_records - n)]
+                    if b.index or len(records) > max_records - n
+                    else records
+                )
                 b.index += len(take)
                 n += len(take)
                 consumed_records += len(take)
@@ -479,7 +525,8 @@ class Fetcher:
                 state = b.state
                 if state.generation != b.generation or state.revoked:
                     buf.popleft()
-                    if b.index == 0:
+                    if not b.counted:
+                        b.counted = True
                         state.drained += 1
                         self.wakeup_threadsafe()
                     continue
@@ -488,7 +535,8 @@ class Fetcher:
                     continue
                 if b.error is not None and b.index >= len(b.records):
                     raise b.error
-                if b.index == 0:
+                if not b.counted:
+                    b.counted = True
                     state.drained += 1
                     self.wakeup_threadsafe()
                     self.metrics.bytes_consumed.record(b.size)
@@ -497,6 +545,7 @@ class Fetcher:
                     return b
                 # hand out the good records; the error stays for the next call
                 good = FetchedBatch(b.tp, state, b.generation, b.records[b.index :], b.error_offset or 0)
+                good.counted = True
                 b.index = len(b.records)
                 return good
             return None
@@ -573,7 +622,8 @@ class Fetcher:
             retry = unknown
             if by_node:
                 results = await asyncio.gather(
-                    *(self._list_offsets_node(node, parts) for node, parts in by_node.items()), return_exceptions=True
+                    *(self._list_offsets_node(node, parts) for node, parts in by_node.items()),
+                    return_exceptions=True,
                 )
                 for res in results:
                     if isinstance(res, BaseException):
@@ -637,5 +687,7 @@ class Fetcher:
                     if err.retriable:
                         again.append(tp)
                     else:
-                        fatal = err(f"offset lookup for partition {tp.topic}-{tp.partition} failed: {err.description}")
+                        fatal = err(
+                            f"offset lookup for partition {tp.topic}-{tp.partition} failed: {err.description}"
+                        )
         return done, again, fatal

@@ -124,26 +124,43 @@ class ConsumerMetrics:
         fm = f"{self.prefix}-fetch-manager-metrics"
         cm = f"{self.prefix}-coordinator-metrics"
         values: dict[MetricName, float] = {
-            MetricName("records-consumed-rate", fm, "records consumed per second"): self.records_consumed.rate(now),
+            MetricName(
+                "records-consumed-rate", fm, "records consumed per second"
+            ): self.records_consumed.rate(now),
             MetricName("records-consumed-total", fm, "records consumed"): float(
                 sum(self.records_consumed.sums)
             ),
             MetricName("bytes-consumed-rate", fm, "bytes consumed per second"): self.bytes_consumed.rate(now),
-            MetricName("fetch-latency-avg", fm, "average fetch request latency (ms)"): self.fetch_latency.avg(now),
-            MetricName("fetch-latency-max", fm, "largest fetch request latency (ms)"): self.fetch_latency.max(now),
+            MetricName("fetch-latency-avg", fm, "average fetch request latency (ms)"): self.fetch_latency.avg(
+                now
+            ),
+            MetricName("fetch-latency-max", fm, "largest fetch request latency (ms)"): self.fetch_latency.max(
+                now
+            ),
             MetricName("fetch-rate", fm, "fetch requests per second"): self.fetch_latency.count_rate(now),
             MetricName("fetch-size-avg", fm, "average bytes per fetch response"): self.fetch_size.avg(now),
             MetricName("fetch-size-max", fm, "largest fetch response (bytes)"): self.fetch_size.max(now),
-            MetricName("records-per-request-avg", fm, "average records per fetch response"): self.records_per_request.avg(now),
-            MetricName("records-lag-max", fm, "largest lag in records of any partition"): self.records_lag.max(now),
-            MetricName("commit-latency-avg", cm, "average offset commit latency (ms)"): self.commit_latency.avg(now),
-            MetricName("commit-latency-max", cm, "largest offset commit latency (ms)"): self.commit_latency.max(now),
+            MetricName(
+                "records-per-request-avg", fm, "average records per fetch response"
+            ): self.records_per_request.avg(now),
+            MetricName(
+                "records-lag-max", fm, "largest lag in records of any partition"
+            ): self.records_lag.max(now),
+            MetricName(
+                "commit-latency-avg", cm, "average offset commit latency (ms)"
+            ): self.commit_latency.avg(now),
+            MetricName(
+                "commit-latency-max", cm, "largest offset commit latency (ms)"
+            ): self.commit_latency.max(now),
             MetricName("commit-rate", cm, "offset commits per second"): self.commit_latency.count_rate(now),
             MetricName("heartbeat-rate", cm, "heartbeats per second"): self.heartbeat.count_rate(now),
-            MetricName("heartbeat-response-time-max", cm, "largest heartbeat latency (ms)"): self.heartbeat.max(now),
+            MetricName(
+                "heartbeat-response-time-max", cm, "largest heartbeat latency (ms)"
+            ): self.heartbeat.max(now),
             MetricName("join-time-avg", cm, "average JoinGroup time (ms)"): self.join_time.avg(now),
             MetricName("sync-time-avg", cm, "average SyncGroup time (ms)"): self.sync_time.avg(now),
-            MetricName("rebalance-rate-per-hour", cm, "rebalances per hour"): self.rebalances.count_rate(now) * 3600,
+            MetricName("rebalance-rate-per-hour", cm, "rebalances per hour"): self.rebalances.count_rate(now)
+            * 3600,
             MetricName("last-heartbeat-seconds-ago", cm, "seconds since the last heartbeat response"): (
                 -1.0 if self.last_heartbeat is None else now - self.last_heartbeat
             ),

@@ -55,6 +55,8 @@ class ProducerBatch:
         "log_start_offset",
         "error",
         "done",
+        "settled",
+        "_completer",
         "producer_id",
         "producer_epoch",
         "base_sequence",
@@ -82,6 +84,8 @@ class ProducerBatch:
         self.log_start_offset = -1
         self.error: BaseException | None = None
         self.done = False
+        self.settled = False
+        self._completer = 0
         self.producer_id = -1
         self.producer_epoch = -1
         self.base_sequence = -1
@@ -93,8 +97,9 @@ class ProducerBatch:
         self._lock = lock
 
     def wait(self, timeout: float | None) -> bool:
+        """Wait until the outcome is known and the callbacks ran (at once inside a callback)."""
         with self._lock:
-            if self.done:
+            if self.settled or (self.done and self._completer == threading.get_ident()):
                 return True
             ev = self._event
             if ev is None:
@@ -128,18 +133,23 @@ class ProducerBatch:
             run_callback(fn, args, err)
 
     def _finish(self) -> None:
-        """Mark done and run everything registered; called once, by the completing thread."""
+        """Mark done, run the callbacks, then release waiters (so get() returns after the callbacks
+        ran, as in kafka-python); called once, by the completing thread."""
         with self._lock:
             if self.done:
                 return
             self.done = True
+            self._completer = threading.get_ident()
             ev, cbs, hooks = self._event, self._callbacks, self._hooks
             self._callbacks = self._hooks = None
-        if ev is not None:
-            ev.set()
         if cbs:
             for index, fn, args, errback in cbs:
                 self._fire_one(index, fn, args, errback)
+        with self._lock:
+            self.settled = True
+            ev = self._event
+        if ev is not None:
+            ev.set()
         if hooks:
             for h in hooks:
                 try:
@@ -270,9 +280,18 @@ class RecordAccumulator:
 
     def release(self, nbytes: int) -> None:
         with self.lock:
-            self.free += nbytes
-            if self._thread_waiters:
-                self._space.notify_all()
+            self._release_locked(nbytes)
+        self._wake_async_waiters()
+
+    def _release_locked(self, nbytes: int) -> None:
+        self.free += nbytes
+        if self._thread_waiters:
+            self._space.notify_all()
+
+    def _wake_async_waiters(self) -> None:
+        if not self._async_waiters:
+            return
+        with self.lock:
             waiters, self._async_waiters = self._async_waiters, []
         for fut in waiters:
             loop = fut.get_loop()
@@ -288,19 +307,33 @@ class RecordAccumulator:
         log_start_offset: int = -1,
     ) -> bool:
         """Record the outcome, return the batch's memory and run its callbacks; False if already done."""
+        return self.complete_many([(batch, base_offset, log_append_time, error, log_start_offset)]) == 1
+
+    def complete_many(
+        self, outcomes: Sequence[tuple[ProducerBatch, int, int, BaseException | None, int]]
+    ) -> int:
+        """``complete()`` for several batches under one acquisition of the lock; returns how many."""
+        done: list[ProducerBatch] = []
         with self.lock:
-            if batch.done or batch not in self.incomplete:
-                return False
-            self.incomplete.discard(batch)
-            batch.base_offset = base_offset
-            batch.log_append_time = log_append_time
-            batch.log_start_offset = log_start_offset
-            batch.error = error
-            batch.in_flight = False
-            batch.encoded = None
-        self.release(batch.size)
-        batch._finish()
-        return True
+            freed = 0
+            for batch, base_offset, log_append_time, error, log_start_offset in outcomes:
+                if batch.done or batch not in self.incomplete:
+                    continue
+                self.incomplete.discard(batch)
+                batch.base_offset = base_offset
+                batch.log_append_time = log_append_time
+                batch.log_start_offset = log_start_offset
+                batch.error = error
+                batch.in_flight = False
+                batch.encoded = None
+                freed += batch.size
+                done.append(batch)
+            if freed:
+                self._release_locked(freed)
+        self._wake_async_waiters()
+        for batch in done:
+            batch._finish()
+        return len(done)
 
     def reenqueue(self, batch: ProducerBatch, retry_at: float, *, by_sequence: bool) -> None:
         """Put a failed batch back at the front of its partition queue for another attempt.
@@ -315,15 +348,16 @@ class RecordAccumulator:
             dq = self.batches.get(key)
             if dq is None:
                 dq = self.batches[key] = deque()
-            if by_sequence and batch.base_sequence >= 0:
-                i = 0
-                for other in dq:
+            # keep retried batches in their original order: by sequence when idempotent, else by age
+            i = 0
+            for other in dq:
+                if by_sequence and batch.base_sequence >= 0:
                     if other.base_sequence < 0 or other.base_sequence > batch.base_sequence:
                         break
-                    i += 1
-                dq.insert(i, batch)
-            else:
-                dq.appendleft(batch)
+                elif other.created > batch.created or not other.sealed:
+                    break
+                i += 1
+            dq.insert(i, batch)
 
     def begin_flush(self) -> list[ProducerBatch]:
         """Make every queued batch ready now; return the batches a flush has to wait for."""

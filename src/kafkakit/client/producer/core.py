@@ -2,8 +2,8 @@
 
 How it works: the core owns an ``AsyncClient`` (metadata, connections), a ``RecordAccumulator`` and a
 ``Sender``, all living on one event loop (``await core.start()`` binds them to the running loop).
-``try_send()`` is the hot path and runs in whatever thread calls send(): it serializes, checks
-types, looks the topic's partitions up in a cache rebuilt whenever the client's metadata snapshot
+``make_send()`` builds the hot path (``try_send`` is one variant) that runs in whatever thread
+calls send(): it serializes, checks types, looks the topic's partitions up in a cache rebuilt whenever the client's metadata snapshot
 changes, picks the partition (the user's partitioner, or the default: murmur2 for keys, a sticky
 random available partition for key None that moves on after batch_size bytes), checks the size
 against max_request_size, and appends to the accumulator. It never blocks: when metadata is missing
@@ -138,6 +138,8 @@ class ProducerCore:
         self.closed = False
         self.loop: asyncio.AbstractEventLoop | None = None
         self.thread_id: int | None = None
+        # send() without blocking: raises NeedMetadata / NeedSpace when it would have to wait
+        self.try_send = self.make_send(None)
 
     # --- lifecycle (on the loop) ---------------------------------------------------------------
 
@@ -165,71 +167,139 @@ class ProducerCore:
 
     # --- send() --------------------------------------------------------------------------------
 
-    def try_send(
+    def make_send(
         self,
-        topic: str,
-        value: Any = None,
-        key: Any = None,
-        headers: Sequence[tuple[str, bytes]] | None = None,
-        partition: int | None = None,
-        timestamp_ms: int | None = None,
-    ) -> FutureRecordMetadata:
-        """Append one record without blocking; raises NeedMetadata / NeedSpace when it would block."""
-        if self.closed:
-            raise IllegalStateError("KafkaProducer is closed: send() is not allowed after close()")
-        if type(topic) is not str:
-            raise TypeError(f"topic must be a str, got {type(topic).__name__} ({topic!r})")
-        if self._key_ser is not None and key is not None:
-            key = self._key_ser(topic, key)
-        if self._value_ser is not None and value is not None:
-            value = self._value_ser(topic, value)
-        size = RECORD_OVERHEAD
-        if value is not None:
-            if type(value) is not bytes:
-                value = _as_bytes(value, "value", topic)
-            size += len(value)
-        if key is not None:
-            if type(key) is not bytes:
-                key = _as_bytes(key, "key", topic)
-            size += len(key)
-        hdrs: list[tuple[str, bytes | None]] | None = None
-        if headers:
-            hdrs, hsize = _check_headers(headers)
-            size += hsize
-        cluster = self.client.cluster
-        if cluster is not self._parts_of:
-            self._parts = {}
-            self._parts_of = cluster
-        parts = self._parts.get(topic)
-        if parts is None:
-            all_p = cluster.partitions_for_topic(topic)
-            if not all_p:
-                raise NeedMetadata(topic, partition)
-            avail = cluster.available_partitions_for_topic(topic) or frozenset()
-            parts = self._parts[topic] = (sorted(all_p), sorted(avail), all_p)
-        if partition is None:
-            if key is None and self._sticky_enabled:
-                sticky = self._sticky.get(topic)
-                if sticky is None or sticky[1] >= self._batch_size or sticky[0] not in parts[2]:
-                    sticky = self._sticky[topic] = [self._partitioner(None, parts[0], parts[1]), 0]
-                sticky[1] += size
-                partition = sticky[0]
-            else:
-                partition = self._partitioner(key, parts[0], parts[1])
-        elif partition not in parts[2]:
-            if type(partition) is not int:
-                raise TypeError(f"partition must be an int, got {type(partition).__name__} ({partition!r})")
-            raise NeedMetadata(topic, partition)
-        if size + 100 > self._max_request_size or size > self._buffer_memory:
-            exact = estimate_size_in_bytes(key, value, hdrs)
-            if exact > self._max_request_size or exact > self._buffer_memory:
-                return self._failed_future(topic, partition, key, value, hdrs, timestamp_ms, exact)
-        if timestamp_ms is None:
-            timestamp_ms = int(time.time() * 1000)
-        fut = self.acc.append(topic, partition, (timestamp_ms, key, value, hdrs), size)
-        if fut is None:
-            raise NeedSpace(size)
-        return fut
+        slow: Callable[[tuple[Any, ...], Exception], FutureRecordMetadata] | None = None,
+        *,
+        yield_gil: bool = False,
+    ) -> Callable[..., FutureRecordMetadata]:
+        """Build the send() hot path as a closure (locals instead of attribute lookups, the common
+        accumulator append inlined). When it would block it calls ``slow(args, need)`` with the
+        original arguments and the NeedMetadata/NeedSpace reason, or raises the reason when ``slow``
+        is None (that variant is ``self.try_send``). ``yield_gil`` (for callers in a thread other
+        than the loop's) releases the GIL briefly every 64 records so the sender keeps up."""
+        core = self
+        acc = self.acc
+        lock = acc.lock
+        queues = acc.batches
+        append_slow = acc.append
+        key_ser = self._key_ser
+        value_ser = self._value_ser
+        partitioner = self._partitioner
+        sticky_enabled = self._sticky_enabled
+        sticky_of = self._sticky
+        batch_size = self._batch_size
+        max_request_size = self._max_request_size
+        buffer_memory = self._buffer_memory
+        client = self.client
+        parts_state: list[Any] = [None, {}]  # (cluster snapshot, {topic: partitions}) built from it
+        new_future = FutureRecordMetadata
+        now_s = time.time
+        overhead = RECORD_OVERHEAD
+
+        pause = time.sleep
+        yield_mask = int(__import__("os").environ.get("KK_YM", "63")) if yield_gil else -1
+
+        def send(
+            topic: str,
+            value: Any = None,
+            key: Any = None,
+            headers: Sequence[tuple[str, bytes]] | None = None,
+            partition: int | None = None,
+            timestamp_ms: int | None = None,
+        ) -> FutureRecordMetadata:
+            if core.closed:
+                raise IllegalStateError("KafkaProducer is closed: send() is not allowed after close()")
+            if type(topic) is not str:
+                raise TypeError(f"topic must be a str, got {type(topic).__name__} ({topic!r})")
+            args = (topic, value, key, headers, partition, timestamp_ms)
+            if key_ser is not None and key is not None:
+                key = key_ser(topic, key)
+            if value_ser is not None and value is not None:
+                value = value_ser(topic, value)
+            size = overhead
+            if value is not None:
+                if type(value) is not bytes:
+                    value = _as_bytes(value, "value", topic)
+                size += len(value)
+            if key is not None:
+                if type(key) is not bytes:
+                    key = _as_bytes(key, "key", topic)
+                size += len(key)
+            hdrs: list[tuple[str, bytes | None]] | None = None
+            if headers:
+                hdrs, hsize = _check_headers(headers)
+                size += hsize
+            cluster = client.cluster
+            if cluster is not parts_state[0]:
+                parts_state[0] = cluster
+                parts_state[1] = {}
+            parts = parts_state[1].get(topic)
+            if parts is None:
+                all_p = cluster.partitions_for_topic(topic)
+                if not all_p:
+                    need: Exception = NeedMetadata(topic, partition)
+                    if slow is None:
+                        raise need
+                    return slow(args, need)
+                avail = cluster.available_partitions_for_topic(topic) or frozenset()
+                parts = parts_state[1][topic] = (sorted(all_p), sorted(avail), all_p)
+            if partition is None:
+                if key is None and sticky_enabled:
+                    sticky = sticky_of.get(topic)
+                    if sticky is None or sticky[1] >= batch_size or sticky[0] not in parts[2]:
+                        sticky = sticky_of[topic] = [partitioner(None, parts[0], parts[1]), 0]
+                    sticky[1] += size
+                    partition = sticky[0]
+                else:
+                    partition = partitioner(key, parts[0], parts[1])
+            elif partition not in parts[2]:
+                if type(partition) is not int:
+                    raise TypeError(
+                        f"partition must be an int, got {type(partition).__name__} ({partition!r})"
+                    )
+                need = NeedMetadata(topic, partition)
+                if slow is None:
+                    raise need
+                return slow(args, need)
+            if size + 100 > max_request_size or size > buffer_memory:
+                exact = estimate_size_in_bytes(key, value, hdrs)
+                if exact > max_request_size or exact > buffer_memory:
+                    return core._failed_future(topic, partition, key, value, hdrs, timestamp_ms, exact)
+            if timestamp_ms is None:
+                timestamp_ms = int(now_s() * 1000)
+            record = (timestamp_ms, key, value, hdrs)
+            # fast path: room in the partition's open batch (RecordAccumulator.append does the rest)
+            fut: FutureRecordMetadata | None = None
+            with lock:
+                dq = queues.get((topic, partition))
+                if dq and acc.free >= size and not acc.closed:
+                    b = dq[-1]
+                    if not b.sealed:
+                        grown = b.size + size
+                        if grown < batch_size:
+                            recs = b.records
+                            recs.append(record)
+                            b.size = grown
+                            acc.free -= size
+                            n = len(recs)
+                            fut = new_future(b, n - 1)
+                            if n & yield_mask:
+                                return fut
+            if fut is not None:
+                # every 64 records let the sender's loop thread run: a thread busy in send() keeps
+                # the GIL for a whole switch interval (5 ms) otherwise, stalling the sender
+                pause(0)
+                return fut
+            fut = append_slow(topic, partition, record, size)  # type: ignore[arg-type]
+            if fut is None:
+                need = NeedSpace(size)
+                if slow is None:
+                    raise need
+                return slow(args, need)
+            return fut
+
+        return send
 
     def _failed_future(
         self, topic: str, partition: int, key: Any, value: Any, headers: Any, ts: int | None, size: int
@@ -301,8 +371,16 @@ class ProducerCore:
                 except Exception:  # noqa: BLE001 - the caller re-checks and times out
                     await asyncio.sleep(min(remaining, self.client.retry_backoff))
 
+    def _not_on_loop(self, what: str) -> None:
+        if threading.get_ident() == self.thread_id:
+            raise IllegalStateError(
+                f"{what} would block the producer's own event loop (called from a callback?); "
+                "call it from another thread"
+            )
+
     def send_blocking(self, args: tuple[Any, ...], run: Callable[[Any, float], Any]) -> FutureRecordMetadata:
         """send() for a thread that is not the loop's: ``run(coro, timeout)`` runs on the loop."""
+        self._not_on_loop("send() waiting for metadata or buffer memory")
         steps = self._send_steps(args)
         try:
             what = next(steps)
@@ -343,6 +421,7 @@ class ProducerCore:
     # --- flush / close -------------------------------------------------------------------------
 
     def flush_blocking(self, timeout: float | None) -> None:
+        self._not_on_loop("flush()")
         pending = self.acc.begin_flush()
         try:
             deadline = None if timeout is None else time.monotonic() + timeout
@@ -378,6 +457,17 @@ class ProducerCore:
 
         b.add_hook(hook)
         return fut
+
+    async def close(self, timeout: float | None = None) -> None:
+        """close() on the loop's own thread (the asyncio API): flush, abort what is left, shut down."""
+        self.begin_close()
+        try:
+            await self.flush(timeout)
+        except KafkaTimeoutError:
+            self.abort_pending(
+                f"producer close(timeout={timeout}) gave up before the record was acknowledged"
+            )
+        await self.shutdown()
 
     def begin_close(self) -> None:
         """Refuse new records; everything queued becomes ready to send. Idempotent."""

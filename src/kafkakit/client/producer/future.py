@@ -123,7 +123,7 @@ class FutureRecordMetadata:
     def get(self, timeout: float | None = None) -> RecordMetadata:
         """Wait up to ``timeout`` seconds (forever when None) for the outcome; raise its error."""
         b = self._batch
-        if not b.done:
+        if not b.settled:
             if not b.wait(timeout):
                 raise KafkaTimeoutError(f"Timeout after waiting for {timeout} secs.")
         if b.error is not None:

@@ -3,8 +3,9 @@
 How it works: the constructor validates the configuration (unknown keys and bad values raise
 here), starts one background event-loop thread (``LoopThread``) and starts the core on it, which
 bootstraps (NoBrokersAvailable when no broker answers, unless api_version is given). ``send()``
-calls ``core.try_send()`` directly in the caller's thread (no thread hop per record) and only falls
-back to the core's bounded blocking path when metadata or buffer memory is missing. ``flush()`` and
+is the core's hot-path closure (``core.make_send``), run directly in the caller's thread (no thread
+hop per record); it falls back to the core's bounded blocking path only when metadata or buffer
+memory is missing. ``flush()`` and
 ``close()`` wait in the caller's thread; everything else is marshalled to the loop.
 
 What it must never do: contain producer logic of its own (the core has it, shared with the asyncio
@@ -45,7 +46,11 @@ class KafkaProducer:
             finally:
                 self._loop.stop()
             raise
-        self._try_send = self._core.try_send
+        # the hot path itself (a closure built by the core), shadowing the method below per instance
+        self.send = self._core.make_send(self._send_slow, yield_gil=True)  # type: ignore[method-assign]
+
+    def _send_slow(self, args: tuple[Any, ...], _need: Exception) -> FutureRecordMetadata:
+        return self._core.send_blocking(args, self._loop.run)
 
     # --- sending -------------------------------------------------------------------------------
 
@@ -61,7 +66,7 @@ class KafkaProducer:
         """Queue one record and return its future at once (blocks only up to max_block_ms when the
         topic's metadata is unknown or buffer_memory is full)."""
         try:
-            return self._try_send(topic, value, key, headers, partition, timestamp_ms)
+            return self._core.try_send(topic, value, key, headers, partition, timestamp_ms)
         except (NeedMetadata, NeedSpace):
             return self._core.send_blocking(
                 (topic, value, key, headers, partition, timestamp_ms), self._loop.run

@@ -156,8 +156,8 @@ class Sender:
         except Exception:  # pragma: no cover - a bug here must not kill the producer silently
             log.exception("producer sender pass failed")
             deadline = time.monotonic() + self.retry_backoff
-        with self.acc.lock:
-            self.acc.sender_deadline = deadline
+            with self.acc.lock:
+                self.acc.sender_deadline = deadline
         if deadline < math.inf:
             assert self.loop is not None
             delay = max(0.0, deadline - time.monotonic())
@@ -168,13 +168,17 @@ class Sender:
         self.wakeup()
 
     def _pass(self, now: float) -> float:
+        """One look at the queues; the accumulator lock is taken once (send() contends for it)."""
         acc = self.acc
         cluster = self.client.cluster
+        client = self.client
         next_deadline = math.inf
         expired: list[ProducerBatch] = []
         ready: dict[int, list[TP]] = {}
         need_meta = False
         gated = self._fatal is None and self.idempotent and (self.producer_id < 0 or self._need_bump)
+        to_send: list[tuple[int, Any, list[ProducerBatch]]] = []
+        to_connect: list[int] = []
         with acc.lock:
             acc.wakeup_pending = False
             force = acc.flushing > 0 or acc.closed
@@ -204,6 +208,17 @@ class Sender:
                     ready[leader] = [key]
                 else:
                     nodes.append(key)
+            for node, keys in ready.items():
+                conn = client.connection(node)
+                if conn is None:
+                    to_connect.append(node)
+                elif conn.can_send():
+                    batches = self._drain_locked(keys)
+                    if batches:
+                        to_send.append((node, conn, batches))
+                elif conn.in_flight == 0:  # a write backlog (acks=0) and no response to wake us
+                    next_deadline = min(next_deadline, now + 0.005)
+            acc.sender_deadline = next_deadline
         for b in expired:
             self._expire(b, now)
         if self._fatal is not None:
@@ -215,15 +230,11 @@ class Sender:
                 next_deadline = min(next_deadline, self._pid_retry_at)
             return next_deadline
         if need_meta:
-            self.client.request_update()
-        for node, keys in ready.items():
-            conn = self.client.connection(node)
-            if conn is None:
-                self._connect(node)
-                continue
-            if not conn.can_send():
-                continue
-            self._send_to(node, conn, keys, now)
+            client.request_update()
+        for node in to_connect:
+            self._connect(node)
+        for node, conn, batches in to_send:
+            self._send_batches(node, conn, batches, now)
         return next_deadline
 
     def _connect(self, node: int) -> None:
@@ -243,26 +254,26 @@ class Sender:
 
     # --- building requests ---------------------------------------------------------------------
 
-    def _send_to(self, node: int, conn: Any, keys: list[TP], now: float) -> None:
-        acc = self.acc
+    def _drain_locked(self, keys: list[TP]) -> list[ProducerBatch]:
+        """Pop the head batch of each partition, up to max_request_size (lock held by the caller)."""
         batches: list[ProducerBatch] = []
         total = 0
-        with acc.lock:
-            for key in keys:
-                dq = acc.batches.get(key)
-                if not dq:
-                    continue
-                b = dq[0]
-                est = b.size + 61
-                if batches and total + est > self.max_request_size:
-                    continue
-                dq.popleft()
-                b.sealed = True
-                b.in_flight = True
-                total += est
-                batches.append(b)
-        if not batches:
-            return
+        for key in keys:
+            dq = self.acc.batches.get(key)
+            if not dq:
+                continue
+            b = dq[0]
+            est = b.size + 61
+            if batches and total + est > self.max_request_size:
+                continue
+            dq.popleft()
+            b.sealed = True
+            b.in_flight = True
+            total += est
+            batches.append(b)
+        return batches
+
+    def _send_batches(self, node: int, conn: Any, batches: list[ProducerBatch], now: float) -> None:
         m = self.metrics
         topics: dict[str, list[dict[str, Any]]] = {}
         nrecords = 0
@@ -355,7 +366,7 @@ class Sender:
             for b in batches:
                 self._done_in_flight(b)
                 m.record_send.record(len(b.records), now=now)
-                self.acc.complete(b, -1, -1)
+            self.acc.complete_many([(b, -1, -1, None, -1) for b in batches])
             self.wakeup()
             return
         if resp.get("throttle_time_ms"):
@@ -365,6 +376,7 @@ class Sender:
             for p in t["partition_responses"]:
                 results[(t["name"], p["index"])] = p
         refresh = False
+        succeeded: list[tuple[ProducerBatch, int, int, BaseException | None, int]] = []
         for b in batches:
             pr = results.get((b.topic, b.partition))
             if pr is None:
@@ -377,7 +389,10 @@ class Sender:
                 continue
             code = pr["error_code"]
             if code == 0 or code == _DUPLICATE_SEQUENCE:
-                self._succeeded(b, pr, now)
+                self._succeeded(b, now)
+                succeeded.append(
+                    (b, pr["base_offset"], pr["log_append_time_ms"], None, pr["log_start_offset"])
+                )
                 continue
             err_cls = for_code(code)
             detail = pr.get("error_message") or err_cls.description
@@ -385,6 +400,8 @@ class Sender:
             if err_cls.invalid_metadata:
                 refresh = True
             self._failed(b, err, now, code)
+        if succeeded:
+            self.acc.complete_many(succeeded)
         if refresh:
             self.client.request_update()
         self.wakeup()
@@ -401,7 +418,8 @@ class Sender:
                 del self._in_flight[key]
                 self._recovering.discard(key)
 
-    def _succeeded(self, b: ProducerBatch, pr: Mapping[str, Any], now: float) -> None:
+    def _succeeded(self, b: ProducerBatch, now: float) -> None:
+        """Bookkeeping for an acknowledged batch (the caller completes it)."""
         self._done_in_flight(b)
         if self.idempotent and b.base_sequence >= 0 and b.producer_epoch == self.producer_epoch:
             key = (b.topic, b.partition)
@@ -410,9 +428,6 @@ class Sender:
             if prev < 0 or _seq_after(last, prev):
                 self._last_acked[key] = last
         self.metrics.record_send.record(len(b.records), now=now)
-        self.acc.complete(
-            b, pr["base_offset"], pr.get("log_append_time_ms", -1), None, pr.get("log_start_offset", -1)
-        )
 
     def _failed(self, b: ProducerBatch, err: BaseException, now: float, code: int | None) -> None:
         key = (b.topic, b.partition)

