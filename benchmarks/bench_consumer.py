@@ -145,7 +145,7 @@ def child_main(argv: list[str]) -> None:
 # --------------------------------------------------------------------------- orchestration
 
 
-def fill(bootstrap: str, topic: str, n: int, size: int) -> None:
+def fill(bootstrap: str, topic: str, n: int, size: int, compression: str = "none") -> None:
     from confluent_kafka import Producer
     from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -154,7 +154,15 @@ def fill(bootstrap: str, topic: str, n: int, size: int) -> None:
     for f in futs.values():
         f.result(30)
     time.sleep(0.5)
-    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "batch.num.messages": 10000, "acks": "all"})
+    p = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "linger.ms": 5,
+            "batch.num.messages": 10000,
+            "acks": "all",
+            "compression.type": compression,
+        }
+    )
     payload = os.urandom(size)
     for i in range(n):
         while True:

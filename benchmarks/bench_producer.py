@@ -45,10 +45,18 @@ def make_topic(bootstrap: str) -> str:
     return name
 
 
-def run_kafkakit(bootstrap: str, topic: str, n: int, value: bytes) -> float:
+def run_kafkakit(
+    bootstrap: str, topic: str, n: int, value: bytes, acks: int | str = 1, compression: str | None = None
+) -> float:
     from kafkakit import KafkaProducer
 
-    p = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=LINGER_MS, batch_size=BATCH_SIZE, acks=1)
+    p = KafkaProducer(
+        bootstrap_servers=bootstrap,
+        linger_ms=LINGER_MS,
+        batch_size=BATCH_SIZE,
+        acks=acks,
+        compression_type=compression,
+    )
     try:
         p.send(topic, value, partition=0).get(30)
         send = p.send
@@ -61,14 +69,17 @@ def run_kafkakit(bootstrap: str, topic: str, n: int, value: bytes) -> float:
         p.close()
 
 
-def run_kafka_python(bootstrap: str, topic: str, n: int, value: bytes) -> float:
+def run_kafka_python(
+    bootstrap: str, topic: str, n: int, value: bytes, acks: int | str = 1, compression: str | None = None
+) -> float:
     from kafka import KafkaProducer
 
     p = KafkaProducer(
         bootstrap_servers=bootstrap,
         linger_ms=LINGER_MS,
         batch_size=BATCH_SIZE,
-        acks=1,
+        acks=acks,
+        compression_type=compression,
         enable_idempotence=False,
     )
     try:
@@ -83,12 +94,18 @@ def run_kafka_python(bootstrap: str, topic: str, n: int, value: bytes) -> float:
         p.close()
 
 
-def run_aiokafka(bootstrap: str, topic: str, n: int, value: bytes) -> float:
+def run_aiokafka(
+    bootstrap: str, topic: str, n: int, value: bytes, acks: int | str = 1, compression: str | None = None
+) -> float:
     from aiokafka import AIOKafkaProducer
 
     async def go() -> float:
         p = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, linger_ms=LINGER_MS, max_batch_size=BATCH_SIZE, acks=1
+            bootstrap_servers=bootstrap,
+            linger_ms=LINGER_MS,
+            max_batch_size=BATCH_SIZE,
+            acks=acks,
+            compression_type=compression,
         )
         await p.start()
         try:
@@ -105,7 +122,9 @@ def run_aiokafka(bootstrap: str, topic: str, n: int, value: bytes) -> float:
     return asyncio.run(go())
 
 
-def run_confluent(bootstrap: str, topic: str, n: int, value: bytes) -> float:
+def run_confluent(
+    bootstrap: str, topic: str, n: int, value: bytes, acks: int | str = 1, compression: str | None = None
+) -> float:
     from confluent_kafka import Producer
 
     p = Producer(
@@ -113,7 +132,8 @@ def run_confluent(bootstrap: str, topic: str, n: int, value: bytes) -> float:
             "bootstrap.servers": bootstrap,
             "linger.ms": LINGER_MS,
             "batch.size": BATCH_SIZE,
-            "acks": 1,
+            "acks": acks,
+            "compression.type": compression or "none",
             "enable.idempotence": False,
             "queue.buffering.max.messages": 1_000_000,
         }
@@ -132,7 +152,7 @@ def run_confluent(bootstrap: str, topic: str, n: int, value: bytes) -> float:
     return time.perf_counter() - t0
 
 
-CLIENTS: dict[str, Callable[[str, str, int, bytes], float]] = {
+CLIENTS: dict[str, Callable[..., float]] = {
     "kafkakit": run_kafkakit,
     "kafka-python": run_kafka_python,
     "aiokafka": run_aiokafka,

@@ -526,7 +526,13 @@ def test_offset_for_leader_epoch(broker: Broker) -> None:
 def test_retention_applies_topic_configs_to_the_log() -> None:
     with Broker(log_retention_check_interval_ms=50) as b, Wire(b.bootstrap_servers) as w:
         # retention.ms -1: only the size limit applies (the records carry 2023 timestamps)
-        create(w, {"name": "retained", "configs": cfg(segment_bytes="2000", retention_bytes="3000", retention_ms="-1")})
+        create(
+            w,
+            {
+                "name": "retained",
+                "configs": cfg(segment_bytes="2000", retention_bytes="3000", retention_ms="-1"),
+            },
+        )
         for i in range(20):
             w.request("Produce", 9, produce_body("retained", [bytes([i]) * 900]))
         deadline = time.monotonic() + 30

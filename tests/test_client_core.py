@@ -477,3 +477,63 @@ def test_reconnects_after_connection_loss(bootstrap: str, run: Callable[..., Any
             await client.close()
 
     assert run(go(), 60) == (True, 0)
+
+
+def test_tls_connection_through_a_tls_proxy(bootstrap: str, run: Callable[..., Any], tmp_path: Any) -> None:
+    """security_protocol='SSL': the handshake and requests go through a TLS-terminating proxy."""
+    import shutil
+    import ssl
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl CLI not available to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    host, port = parse_bootstrap(bootstrap)[0]
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(str(cert), str(key))
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.close()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        r2, w2 = await asyncio.open_connection(host, port)
+        await asyncio.gather(pipe(reader, w2), pipe(r2, writer), return_exceptions=True)
+
+    async def go() -> tuple[int, str]:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=server_ctx)
+        proxy_port = server.sockets[0].getsockname()[1]
+        try:
+            conn = BrokerConnection(
+                "127.0.0.1",
+                proxy_port,
+                node_id=-1,
+                config=_cfg(security_protocol="SSL", ssl_cafile=str(cert)),
+            )
+            await conn.connect(10)
+            resp = await conn.request("Metadata", {"topics": []})
+            conn.close()
+            untrusted = BrokerConnection(
+                "127.0.0.1", proxy_port, node_id=-1, config=_cfg(security_protocol="SSL")
+            )
+            try:
+                await untrusted.connect(10)
+                failure = "connected"
+            except KafkaConnectionError as exc:
+                failure = str(exc)
+            return len(resp["brokers"]), failure
+        finally:
+            server.close()
+
+    nbrokers, failure = run(go())
+    assert nbrokers >= 1
+    assert "CERTIFICATE_VERIFY_FAILED" in failure or "certificate verify failed" in failure

@@ -18,6 +18,7 @@ from kafkakit import KafkaProducer
 from kafkakit.client.producer import FutureRecordMetadata, RecordMetadata
 from kafkakit.errors import (
     IllegalStateError,
+    KafkaConfigurationError,
     KafkaTimeoutError,
     MessageSizeTooLargeError,
     NoBrokersAvailable,
@@ -362,3 +363,73 @@ def test_future_is_awaitable(bootstrap: str, topic_name: str, producer_factory: 
         return await fut
 
     assert asyncio.run(wait()).offset == fut.get(30).offset
+
+
+def test_construction_rejects_bad_config() -> None:
+    with pytest.raises(ValueError, match=r"Unrecognized configs: \{'foo'\}"):
+        KafkaProducer(foo=1)
+    for bad in ({"acks": 2}, {"compression_type": "brotli"}, {"linger_ms": -1}, {"api_version": [2, 8]}):
+        with pytest.raises(KafkaConfigurationError, match=next(iter(bad))):
+            KafkaProducer(**bad)
+
+
+def test_user_partitioner_and_sticky_default(bootstrap: str, topic_name: str, producer_factory: Any) -> None:
+    topic = make_topic(bootstrap, topic_name, partitions=4)
+    seen: list[tuple[Any, list[int], list[int]]] = []
+
+    def last_partition(key_bytes: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+        seen.append((key_bytes, list(all_partitions), list(available)))
+        return all_partitions[-1]
+
+    p = producer_factory(partitioner=last_partition, key_serializer=str.encode)
+    metas = [p.send(topic, b"v", key=f"k{i}").get(30) for i in range(3)]
+    assert {m.partition for m in metas} == {3}
+    assert seen[0] == (b"k0", [0, 1, 2, 3], [0, 1, 2, 3])
+
+    # default partitioner, key None: one partition per batch (sticky), several over many batches
+    sticky = producer_factory(linger_ms=600_000, batch_size=1000)
+    first = [sticky.send(topic, b"x" * 50) for _ in range(10)]
+    sticky.flush(30)
+    assert len({f.get().partition for f in first}) == 1
+    many = [sticky.send(topic, b"x" * 50) for _ in range(2000)]
+    sticky.flush(30)
+    assert len({f.get().partition for f in many}) > 1
+
+
+def test_metadata_refreshes_on_max_age(bootstrap: str, producer_factory: Any) -> None:
+    p = producer_factory(metadata_max_age_ms=50)
+    client = p._core.client
+    first = client.cluster
+    wait_until(lambda: client.cluster is not first, timeout=30, what="a metadata refresh")
+    assert client.cluster.refreshed_at > first.refreshed_at
+
+
+def test_core_runs_on_the_callers_loop(bootstrap: str, topic_name: str) -> None:
+    """The asyncio API's path: the same ProducerCore on the caller's event loop, no extra thread."""
+    import asyncio
+
+    from kafkakit.client.config import resolve_config
+    from kafkakit.client.producer.core import ProducerCore
+
+    topic = make_topic(bootstrap, topic_name, partitions=2)
+
+    async def go() -> list[RecordMetadata]:
+        core = ProducerCore(
+            resolve_config("producer", {"bootstrap_servers": bootstrap, "linger_ms": 5, "retries": 5})
+        )
+        await core.start()
+        assert not [t.name for t in threading.enumerate() if t.name.startswith("kafkakit-producer")]
+        futs = [await core.send(topic, b"async-%d" % i, None, None, i % 2) for i in range(100)]
+        await core.flush(30)
+        metas = [await f for f in futs]
+        late = await core.send(topic, b"at-close", None, None, 0)
+        await core.close(30)
+        assert late.succeeded()
+        with pytest.raises(IllegalStateError):
+            await core.send(topic, b"after close")
+        return metas
+
+    metas = asyncio.run(go())
+    assert [m.partition for m in metas] == [i % 2 for i in range(100)]
+    got = read_back(bootstrap, topic, 101)
+    assert sorted(m.value() for m in got) == sorted([b"async-%d" % i for i in range(100)] + [b"at-close"])

@@ -71,6 +71,9 @@ __all__ = [
     "producer_perf_test",
     "consumer_perf_test",
     "PerfResult",
+    "BROKER_JVM_OPTS",
+    "BENCHMARK_JVM_OPTS",
+    "TOOL_BENCHMARK_JVM_OPTS",
     "CONSOLE_PRODUCER",
     "CONSOLE_CONSUMER",
     "PRODUCER_PERF_TEST",
@@ -86,12 +89,35 @@ CONSOLE_CONSUMER = "org.apache.kafka.tools.consumer.ConsoleConsumer"
 PRODUCER_PERF_TEST = "org.apache.kafka.tools.ProducerPerformance"
 CONSUMER_PERF_TEST = "org.apache.kafka.tools.ConsumerPerformance"
 
-# Small heap, serial GC: the CI machine has 2 cores and runs up to 3 brokers + the tests.
+# Tests: small heap, serial GC and C1 only. The CI machine has 2 cores shared by up to 4 JVMs
+# and the tests; C2 compiler threads fighting for them made a 3-node start 1.5-2x slower.
 BROKER_JVM_OPTS = [
     "-Xms256m",
     "-Xmx512m",
     "-XX:+UseSerialGC",
+    "-XX:TieredStopAtLevel=1",
     "-XX:+ExitOnOutOfMemoryError",
+    "-XX:-UsePerfData",
+    "-Djava.awt.headless=true",
+]
+# Benchmarks: what bin/kafka-server-start.sh uses (1G heap, G1, full JIT). Pass as
+# KafkaCluster(jvm_opts=BENCHMARK_JVM_OPTS) or via $KAFKAKIT_KAFKA_JVM_OPTS.
+BENCHMARK_JVM_OPTS = [
+    "-Xms1g",
+    "-Xmx1g",
+    "-server",
+    "-XX:+UseG1GC",
+    "-XX:MaxGCPauseMillis=20",
+    "-XX:InitiatingHeapOccupancyPercent=35",
+    "-XX:+ExplicitGCInvokesConcurrent",
+    "-XX:+ExitOnOutOfMemoryError",
+    "-Djava.awt.headless=true",
+]
+# Throughput baselines with the Java tools (producer/consumer perf tests): full JIT.
+TOOL_BENCHMARK_JVM_OPTS = [
+    "-Xms512m",
+    "-Xmx1g",
+    "-XX:+UseG1GC",
     "-XX:-UsePerfData",
     "-Djava.awt.headless=true",
 ]
@@ -336,17 +362,22 @@ class KafkaCluster:
         return self
 
     def stop(self, *, graceful: bool = False) -> None:
-        """Stop every node (SIGKILL unless ``graceful``) and remove the temp dir.
+        """Stop every node (SIGKILL unless ``graceful``) and remove the node dirs.
 
-        The temp dir survives when startup failed or ``KAFKAKIT_KEEP_TMP=1``.
+        They survive when startup failed or ``KAFKAKIT_KEEP_TMP=1``.
         """
         if graceful:
             for node in self.nodes.values():
                 if node.proc is not None:
                     node.proc.stop()
         self._kill_all()
-        if self.base_dir is not None and not self._failed and not keep_temp_dirs():
-            shutil.rmtree(self.base_dir, ignore_errors=True)
+        if self.base_dir is None or self._failed or keep_temp_dirs():
+            return
+        if self._base_dir_arg is None:
+            shutil.rmtree(self.base_dir, ignore_errors=True)  # our temp dir
+        else:
+            for node in self.nodes.values():  # a caller's dir: only remove what we put there
+                shutil.rmtree(node.dir, ignore_errors=True)
 
     close = stop
 
@@ -892,8 +923,13 @@ def producer_perf_test(
     props: dict[str, object] | None = None,
     timeout: float = 600.0,
     version: str | None = None,
+    jvm_opts: Sequence[str] | None = None,
 ) -> PerfResult:
-    """kafka-producer-perf-test; returns the final summary line parsed."""
+    """kafka-producer-perf-test; returns the final summary line parsed.
+
+    The tools run C1-only by default (fast start); for throughput baselines pass
+    ``jvm_opts=TOOL_BENCHMARK_JVM_OPTS`` (full JIT).
+    """
     args = [
         "--bootstrap-server",
         bootstrap,
@@ -908,7 +944,7 @@ def producer_perf_test(
     ]
     if props:
         args += ["--command-property", *[f"{k}={v}" for k, v in props.items()]]
-    res = run_java_tool(PRODUCER_PERF_TEST, args, timeout=timeout, version=version)
+    res = run_java_tool(PRODUCER_PERF_TEST, args, timeout=timeout, version=version, jvm_opts=jvm_opts)
     matches = list(_PRODUCER_SUMMARY.finditer(res.stdout))
     if not matches:
         raise RuntimeError(f"cannot parse producer perf test output:\n{res.stdout[-2000:]}")
@@ -935,6 +971,7 @@ def consumer_perf_test(
     timeout_ms: int = 60000,
     props: dict[str, object] | None = None,
     version: str | None = None,
+    jvm_opts: Sequence[str] | None = None,
 ) -> PerfResult:
     """kafka-consumer-perf-test (reads ``messages`` records from the beginning)."""
     args = [
@@ -948,7 +985,9 @@ def consumer_perf_test(
         str(timeout_ms),
     ]
     args += _prop_args("--command-property", props)
-    res = run_java_tool(CONSUMER_PERF_TEST, args, timeout=timeout_ms / 1000 + 90, version=version)
+    res = run_java_tool(
+        CONSUMER_PERF_TEST, args, timeout=timeout_ms / 1000 + 90, version=version, jvm_opts=jvm_opts
+    )
     lines = [ln for ln in res.stdout.splitlines() if ln.strip()]
     header_idx = next((i for i, ln in enumerate(lines) if "data.consumed.in.nMsg" in ln), None)
     if header_idx is None or header_idx + 1 >= len(lines):

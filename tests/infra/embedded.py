@@ -101,7 +101,8 @@ def embedded_broker(
             wait_for_kafka_api(host, bport, timeout=ready_timeout, what="embedded broker")
         except TimeoutError as exc:
             raise BrokerStartError(str(exc)) from None
-        broker.startup_seconds = time.monotonic() - t0  # type: ignore[attr-defined]
+        with contextlib.suppress(AttributeError):  # informational only (__slots__ classes refuse it)
+            broker.startup_seconds = time.monotonic() - t0
         yield broker
 
 

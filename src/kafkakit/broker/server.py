@@ -43,9 +43,12 @@ from kafkakit.broker.handlers import (
 from kafkakit.broker.state import BrokerConfig, BrokerState, load_cluster_id
 from kafkakit.broker.topics import TopicManager
 from kafkakit.errors import ProtocolDecodeError
-from kafkakit.protocol import primitives as P
 from kafkakit.protocol.apis import API_BY_KEY
-from kafkakit.protocol.frame import RequestHeader, request_header_flexible, response_header_flexible
+from kafkakit.protocol.frame import (
+    RequestHeader,
+    decode_request_header,
+    response_header_flexible,
+)
 
 log = logging.getLogger("kafkakit.broker")
 
@@ -84,25 +87,9 @@ def frame_parts(api_key: int, version: int, correlation_id: int, payload: bytes)
 def decode_header(frame: bytes | bytearray) -> tuple[RequestHeader, int]:
     """Request header v1/v2 of a frame (without its size prefix) and the offset of the body."""
     try:
-        api_key, api_version, correlation_id, n = _HEADER.unpack_from(frame, 0)
-        pos = 10
-        client_id = None
-        if n >= 0:
-            if pos + n > len(frame):
-                raise ValueError(f"client id of {n} bytes runs past the end of the frame")
-            client_id = frame[pos : pos + n].decode("utf-8")
-            pos += n
-        if request_header_flexible(api_key, api_version):
-            ntags, pos = P.read_uvarint(frame, pos)
-            for _ in range(ntags):
-                _, pos = P.read_uvarint(frame, pos)
-                size, pos = P.read_uvarint(frame, pos)
-                pos += size
-            if pos > len(frame):
-                raise ValueError("header tagged fields run past the end of the frame")
-    except (struct.error, IndexError, ValueError, UnicodeDecodeError) as exc:
-        raise _CloseConnection(f"malformed request header: {exc}") from None
-    return RequestHeader(api_key, api_version, correlation_id, client_id), pos
+        return decode_request_header(frame)
+    except ProtocolDecodeError as exc:
+        raise _CloseConnection(f"malformed request header: {exc.reason}") from None
 
 
 class _Connection(asyncio.BufferedProtocol):
@@ -214,7 +201,7 @@ class _Connection(asyncio.BufferedProtocol):
                 self.close()
                 return
             if end - start - 4 >= size:
-                self._frames.append(bytes(buf[start + 4 : start + 4 + size]))
+                self._frames.append(bytes(self._view[start + 4 : start + 4 + size]))
                 start += 4 + size
                 continue
             if size + 4 > len(buf):

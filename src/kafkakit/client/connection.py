@@ -160,7 +160,8 @@ class _KafkaProtocol(asyncio.Protocol):
             end = pos + 4 + size
             if end > n:
                 break
-            frame = bytes(buf[pos + 4 : end])
+            with memoryview(buf) as mv, mv[pos + 4 : end] as part:
+                frame = bytes(part)  # one copy (a bytearray slice would copy twice)
             pos = end
             conn._on_frame(frame)
             if conn.closed:

@@ -61,7 +61,7 @@ def decode_request_header(frame: Any) -> tuple[RequestHeader, int]:
     """Parse the header of a request frame (without the size prefix); return it and the body offset."""
     try:
         api_key, api_version, correlation_id = _REQ_HDR.unpack_from(frame, 0)
-        client_id, pos = P.read_nullable_string(frame, 6)
+        client_id, pos = P.read_nullable_string(frame, 8)
         if request_header_flexible(api_key, api_version):
             ntags, pos = P.read_uvarint(frame, pos)
             for _ in range(ntags):

@@ -281,9 +281,9 @@ async def handle_fetch(
         if session_id:
             sessions.remove(session_id)
         session = sessions.new(by_id)
-        entries = _entries_from(body, version)
-        for e in entries:
-            session.entries[(e.topic_id if by_id else e.topic, e.partition)] = e
+        session.entries = {
+            (e.topic_id if by_id else e.topic, e.partition): e for e in _entries_from(body, version)
+        }
         entries = list(session.entries.values())
     else:
         session = sessions.get(session_id)
@@ -321,43 +321,30 @@ async def handle_fetch(
     if total < min_bytes and not failed and max_wait_ms > 0 and entries:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max_wait_ms / 1000
-        while True:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                break
-            woken = await _park(loop, [r.partition for r in results if r.partition is not None], remaining)
-            if not woken:
-                results, total, failed = _read_pass(state, entries, by_id, max_bytes, read_committed)
-                break
+        # parked: every append to one of these partitions wakes us to read again
+        while total < min_bytes and not failed and (remaining := deadline - loop.time()) > 0:
+            await _park(loop, [r.partition for r in results if r.partition is not None], remaining)
             results, total, failed = _read_pass(state, entries, by_id, max_bytes, read_committed)
-            if total >= min_bytes or failed:
-                break
     return _response(results, read_committed, response_session, incremental)
 
 
-async def _park(loop: asyncio.AbstractEventLoop, partitions: list[Partition], timeout: float) -> bool:
-    """Wait until one of ``partitions`` is appended to (True) or ``timeout`` seconds pass (False)."""
-    if not partitions:
-        await asyncio.sleep(timeout)
-        return False
-    fut: asyncio.Future[Any] = loop.create_future()
+async def _park(loop: asyncio.AbstractEventLoop, partitions: list[Partition], timeout: float) -> None:
+    """Return once one of ``partitions`` is appended to, or after ``timeout`` seconds."""
+    fut: asyncio.Future[None] = loop.create_future()
     for p in partitions:
         p.waiters.add(fut)
-    timer = loop.call_later(timeout, _expire, fut)
+    timer = loop.call_later(timeout, _wake, fut)
     try:
-        return await fut is not _EXPIRED
+        await fut
     finally:
         timer.cancel()
         for p in partitions:
             p.waiters.discard(fut)
 
 
-_EXPIRED = object()
-
-
-def _expire(fut: asyncio.Future[Any]) -> None:
+def _wake(fut: asyncio.Future[None]) -> None:
     if not fut.done():
-        fut.set_result(_EXPIRED)
+        fut.set_result(None)
 
 
 HANDLERS: dict[int, Handler] = {1: handle_fetch}

@@ -382,7 +382,8 @@ class AdminCore(GroupOps):
 
         async def attempt(deadline: float) -> dict[str, Any]:
             node = self.any_node()
-            if await self.api_version(node, "DescribeCluster", deadline) is None:
+            version = await self.api_version(node, "DescribeCluster", deadline)
+            if version is None:
                 resp = await self.metadata([], deadline)
                 return {
                     "brokers": [
@@ -397,9 +398,10 @@ class AdminCore(GroupOps):
                 "endpoint_type": 1,
                 "include_fenced_brokers": True,
             }
-            resp = await self.request(node, "DescribeCluster", body, deadline)
+            resp = await self.request(node, "DescribeCluster", body, deadline, version=version)
             if resp["error_code"]:
                 raise broker_error(resp["error_code"], "describe_cluster", resp["error_message"])
+            fenced = version >= 2  # kafka-python shows the fields of the version spoken
             return {
                 "brokers": [
                     {
@@ -407,7 +409,7 @@ class AdminCore(GroupOps):
                         "host": b["host"],
                         "port": b["port"],
                         "rack": b["rack"],
-                        "is_fenced": b["is_fenced"],
+                        **({"is_fenced": b["is_fenced"]} if fenced else {}),
                     }
                     for b in resp["brokers"]
                 ],

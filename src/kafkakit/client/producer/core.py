@@ -198,7 +198,7 @@ class ProducerCore:
         overhead = RECORD_OVERHEAD
 
         pause = time.sleep
-        yield_mask = int(__import__("os").environ.get("KK_YM", "63")) if yield_gil else -1
+        yield_mask = 63 if yield_gil else -1
 
         def send(
             topic: str,
@@ -284,11 +284,12 @@ class ProducerCore:
                             acc.free -= size
                             n = len(recs)
                             fut = new_future(b, n - 1)
-                            if n & yield_mask:
+                            if n & yield_mask or (len(dq) == 1 and not acc.wakeup_pending):
                                 return fut
             if fut is not None:
-                # every 64 records let the sender's loop thread run: a thread busy in send() keeps
-                # the GIL for a whole switch interval (5 ms) otherwise, stalling the sender
+                # The sender is behind (full batches queued, or woken and not yet run): let its loop
+                # thread have the GIL now; a thread busy in send() would keep it for a whole switch
+                # interval (5 ms) at every step of the sender otherwise. Checked every 64 records.
                 pause(0)
                 return fut
             fut = append_slow(topic, partition, record, size)  # type: ignore[arg-type]

@@ -24,12 +24,13 @@ __all__ = ["ProducerMetrics", "Stat"]
 class Stat:
     """Samples of (start, count, total, max) over a sliding window."""
 
-    __slots__ = ("_samples", "_window", "_n")
+    __slots__ = ("_samples", "_window", "_n", "cumulative")
 
     def __init__(self, num_samples: int, window_s: float) -> None:
         self._samples: deque[list[float]] = deque()
         self._window = window_s
         self._n = num_samples
+        self.cumulative = 0.0  # sum of every value ever recorded (the *-total metrics)
 
     def record(
         self, value: float, count: int = 1, now: float | None = None, peak: float | None = None
@@ -41,6 +42,7 @@ class Stat:
             samples.append([now, 0.0, 0.0, -math.inf])
             while len(samples) > self._n:
                 samples.popleft()
+        self.cumulative += value
         s = samples[-1]
         s[1] += count
         s[2] += value
@@ -115,7 +117,9 @@ class ProducerMetrics:
             "request-latency-max": self.request_latency.max(now),
             "records-per-request-avg": self.records_per_request.avg(now),
             "record-send-rate": self.record_send.rate(now),
-            "record-send-total": self.record_send.total(now),
+            "record-send-total": self.record_send.cumulative,
+            "record-retry-total": self.record_retry.cumulative,
+            "record-error-total": self.record_error.cumulative,
             "record-retry-rate": self.record_retry.rate(now),
             "record-error-rate": self.record_error.rate(now),
             "record-size-avg": self.record_size.avg(now),
@@ -127,7 +131,7 @@ class ProducerMetrics:
             "response-rate": self.response.rate(now, of_count=True),
             "produce-throttle-time-avg": self.throttle_time.avg(now),
             "produce-throttle-time-max": self.throttle_time.max(now),
-            "bufferpool-wait-time-total": self.bufferpool_wait.total(now),
+            "bufferpool-wait-time-ns-total": self.bufferpool_wait.cumulative,
             "requests-in-flight": float(self.requests_in_flight),
             "buffer-available-bytes": float(self._free()),
             "buffer-total-bytes": float(self.buffer_total),

@@ -47,6 +47,7 @@ from kafkakit.errors import (
     KafkaConnectionError,
     KafkaError,
     KafkaTimeoutError,
+    UnsupportedVersionError,
     for_code,
 )
 from kafkakit.protocol.apis import api as _api
@@ -176,7 +177,7 @@ class Sender:
         expired: list[ProducerBatch] = []
         ready: dict[int, list[TP]] = {}
         need_meta = False
-        gated = self._fatal is None and self.idempotent and (self.producer_id < 0 or self._need_bump)
+        gated = self._fatal is not None or (self.idempotent and (self.producer_id < 0 or self._need_bump))
         to_send: list[tuple[int, Any, list[ProducerBatch]]] = []
         to_connect: list[int] = []
         with acc.lock:
@@ -530,6 +531,13 @@ class Sender:
             if node is None:
                 raise KafkaConnectionError("no broker known for InitProducerId")
             conn = await self.client.get_connection(node)
+            if not conn.supports("InitProducerId"):
+                self._fatal = UnsupportedVersionError(
+                    f"{conn}: the broker does not support InitProducerId, so enable_idempotence=True "
+                    "cannot work; upgrade the broker or disable idempotence"
+                )
+                log.error("producer: %s", self._fatal)
+                return
             if bump and conn.version("InitProducerId") < 3:
                 body["producer_id"] = body["producer_epoch"] = -1  # old broker: take a new id
             resp = await conn.request("InitProducerId", body)
