@@ -195,9 +195,11 @@ def e2e_confluent(
         def poll() -> None:  # consume(n, t) would wait for n records or t: poll() returns the first at once
             m = c.poll(0.1)
             if m is not None and m.error() is None:
-                plan.got(m.value(), time.perf_counter_ns())
+                plan.got(m.value() or b"", time.perf_counter_ns())
 
-        return _run_sync(plan, lambda: _pace_sync(plan, send, lambda: p.flush(10)), poll, _deadline(plan))
+        return _run_sync(
+            plan, lambda: _pace_sync(plan, send, lambda: None if p.flush(10) else None), poll, _deadline(plan)
+        )
     finally:
         c.close()
 

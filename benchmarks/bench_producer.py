@@ -10,8 +10,8 @@ free loopback port unless ``--bootstrap`` is given. For every client and repetit
 fresh one-partition topic, warms the client up with one acknowledged record, then times ``send()``
 of ``--records`` records of ``--size`` bytes to partition 0 in a loop followed by ``flush()``
 (linger_ms=5, batch_size=65536, acks=1, no compression, no idempotence; confluent-kafka polls when
-its queue is full). It prints the median records/s of ``--repeat`` runs per client and kafkakit's
-ratio to each. ``--profile`` writes a cProfile of one kafkakit run.
+its queue is full). Repetitions are interleaved (one run of every client per round). It prints the
+median records/s of ``--repeat`` runs per client and kafkakit's ratio to each. ``--profile`` writes a cProfile of one kafkakit run.
 
 What it must never do: run as part of the test suite or assert on timings (machines differ).
 """
@@ -186,16 +186,18 @@ def main() -> None:
             f"{args.records} records of {args.size} B, one partition, linger_ms={LINGER_MS}, "
             f"batch_size={BATCH_SIZE}, acks=1; broker {bootstrap}; median of {args.repeat}"
         )
+        # repetitions are interleaved (every client once per round) so load changes on a shared
+        # machine hit all clients alike
+        runs: dict[str, list[float]] = {name: [] for name in names}
+        for _ in range(args.repeat):
+            for name in names:
+                secs = CLIENTS[name](bootstrap, make_topic(bootstrap), args.records, value)
+                runs[name].append(args.records / secs)
         results: dict[str, float] = {}
         for name in names:
-            rates = []
-            for _ in range(args.repeat):
-                secs = CLIENTS[name](bootstrap, make_topic(bootstrap), args.records, value)
-                rates.append(args.records / secs)
-            results[name] = statistics.median(rates)
-            print(
-                f"  {name:<13} {results[name]:>12,.0f} records/s   (runs: {', '.join(f'{r:,.0f}' for r in rates)})"
-            )
+            results[name] = statistics.median(runs[name])
+            shown = ", ".join(f"{r:,.0f}" for r in runs[name])
+            print(f"  {name:<13} {results[name]:>12,.0f} records/s   (runs: {shown})")
         if "kafkakit" in results:
             for name, rate in results.items():
                 if name != "kafkakit":

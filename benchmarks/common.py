@@ -268,24 +268,48 @@ def worker_main(spec_json: str) -> None:
     print("RESULT " + json.dumps(result), flush=True)
 
 
-def top_functions(path: str, top: int = 12) -> list[dict[str, Any]]:
-    """The ``top`` functions by own time in a profile: name, own seconds, share of the total."""
+# Functions in which a thread waits rather than works (event-loop polls, queue/lock waits, sleeps).
+IDLE_MARKERS = (
+    "of 'select.epoll' objects",
+    "of 'select.poll' objects",
+    "select.select",
+    "of '_queue.SimpleQueue' objects",
+    "'acquire' of '_thread.lock' objects",
+    "'acquire' of '_thread.RLock' objects",
+    "time.sleep",
+)
+
+
+def top_functions(path: str, top: int = 12) -> dict[str, Any]:
+    """Where a profile's busy time went: the ``top`` functions by own time, idle waits left out.
+
+    Returns {"busy": seconds of work, "idle": seconds spent waiting, "top": [{function, tottime,
+    share (of the busy time), cumtime, calls}]}.
+    """
     stats = pstats.Stats(path)
-    total = float(stats.total_tt) or 1.0  # type: ignore[attr-defined]
     rows = []
+    idle = 0.0
     for (filename, line, name), (_cc, ncalls, tottime, cumtime, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+        if filename == "~" and any(m in name for m in IDLE_MARKERS):
+            idle += tottime
+            continue
         rows.append((tottime, cumtime, ncalls, _short(filename), line, name))
+    busy = sum(r[0] for r in rows) or 1.0
     rows.sort(reverse=True)
-    return [
-        {
-            "function": f"{fname}:{line}({name})" if line else name,
-            "tottime": tott,
-            "share": tott / total,
-            "cumtime": cumt,
-            "calls": calls,
-        }
-        for tott, cumt, calls, fname, line, name in rows[:top]
-    ]
+    return {
+        "busy": busy,
+        "idle": idle,
+        "top": [
+            {
+                "function": f"{fname}:{line}({name})" if line else name,
+                "tottime": tott,
+                "share": tott / busy,
+                "cumtime": cumt,
+                "calls": calls,
+            }
+            for tott, cumt, calls, fname, line, name in rows[:top]
+        ],
+    }
 
 
 def _short(filename: str) -> str:
@@ -401,9 +425,8 @@ def broker_cell(name: str, bootstrap: str, topic: str, records: int, size: int) 
 
     import bench_broker
 
-    prod, cons = bench_broker.run_once(
-        types.SimpleNamespace(name=name, bootstrap=bootstrap), topic, records, size, 1
-    )
+    target: Any = types.SimpleNamespace(name=name, bootstrap=bootstrap)
+    prod, cons = bench_broker.run_once(target, topic, records, size, 1)
     return [prod, cons]
 
 

@@ -43,7 +43,7 @@ def test_topic_lifecycle(bootstrap: str, bootstrap_broker: str, topic_name: str)
 
     async def body() -> None:
         async with AIOKafkaAdminClient(bootstrap_servers=bootstrap) as a:
-            assert thread_ids() == before
+            assert not thread_ids() - before
             created = await a.create_topics([NewTopic(topic_name, 2, 1)])
             row = created["topics"][0]
             assert (row["name"], row["error_code"], row["num_partitions"]) == (topic_name, 0, 2)
@@ -55,9 +55,10 @@ def test_topic_lifecycle(bootstrap: str, bootstrap_broker: str, topic_name: str)
             assert desc["name"] == topic_name and desc["error_code"] == 0
             assert sorted(p["partition_index"] for p in desc["partitions"]) == [0, 1]
             assert wire_partitions(bootstrap, topic_name) == 2
-            await a.create_partitions({topic_name: NewPartitions(3)})
-            (desc,) = await a.describe_topics([topic_name])
-            assert len(desc["partitions"]) == 3
+            if bootstrap_broker != "tansu":  # tansu has no CreatePartitions
+                await a.create_partitions({topic_name: NewPartitions(3)})
+                (desc,) = await a.describe_topics([topic_name])
+                assert len(desc["partitions"]) == 3
             deleted = await a.delete_topics([topic_name])
             assert [(r["name"], r["error_code"]) for r in deleted["topics"]] == [(topic_name, 0)]
 

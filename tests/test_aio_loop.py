@@ -19,7 +19,9 @@ N = 30_000
 MAX_GAP = 0.25
 
 
-def test_produce_consume_admin_never_block_the_loop(bootstrap: str, topic_name: str) -> None:
+def test_produce_consume_admin_never_block_the_loop(
+    bootstrap: str, bootstrap_broker: str, topic_name: str
+) -> None:
     topic = topic_name
     tps = [TopicPartition(topic, p) for p in range(3)]
 
@@ -45,13 +47,16 @@ def test_produce_consume_admin_never_block_the_loop(bootstrap: str, topic_name: 
                 await admin.create_topics([NewTopic(topic, 3, 1)])
                 await admin.wait_for_topics([topic])
                 async with (
-                    AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, compression_type="lz4", retries=5) as p,
+                    AIOKafkaProducer(
+                        bootstrap_servers=bootstrap, linger_ms=5, compression_type="lz4", retries=5
+                    ) as p,
                     AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest") as c,
                 ):
                     c.assign(tps)
                     _, seen = await asyncio.gather(produce(p), consume(c))
                     assert seen == N
-                    assert sum((await c.end_offsets(tps)).values()) == N
+                    if bootstrap_broker != "tansu":  # tansu's ListOffsets(latest) is batch-based
+                        assert sum((await c.end_offsets(tps)).values()) == N
                 await admin.delete_topics([topic])
         return ticker
 

@@ -35,8 +35,24 @@ def run(coro: Coroutine[Any, Any, T], timeout: float = 120.0) -> T:
 
 
 def make_topic(bootstrap: str, name: str, partitions: int = 1) -> str:
+    """Create a topic and wait until every partition's leader answers offset queries (Apache Kafka
+    lists a leader in Metadata a moment before that leader accepts writes)."""
     host, port = parse_bootstrap(bootstrap)[0]
     create_topics(host, port, {name: (partitions, -1)})
+    c = ck.Consumer({"bootstrap.servers": bootstrap, "group.id": f"ready-{uuid.uuid4().hex}"})
+    try:
+        deadline = time.monotonic() + 30
+        for p in range(partitions):
+            while True:
+                try:
+                    c.get_watermark_offsets(ck.TopicPartition(name, p), timeout=5)
+                    break
+                except ck.KafkaException:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.1)
+    finally:
+        c.close()
     return name
 
 

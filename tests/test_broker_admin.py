@@ -429,10 +429,13 @@ def test_init_producer_id_bumps_the_epoch_of_a_known_producer(broker: Broker) ->
         assert _init_pid(w, pid=first["producer_id"], epoch=-1)["error_code"] == INVALID_REQUEST
 
 
-def test_transactional_init_producer_id_is_refused(broker: Broker) -> None:
+def test_transactional_init_producer_id_fences_the_previous_epoch(broker: Broker) -> None:
+    # transactions are served by the transaction coordinator (tests/test_broker_txn.py)
     with Wire(broker.bootstrap_servers) as w:
-        r = _init_pid(w, txn="my-txn")
-    assert (r["error_code"], r["producer_id"]) == (UNSUPPORTED_VERSION, -1)
+        first = _init_pid(w, txn="my-txn")
+        again = _init_pid(w, txn="my-txn")
+    assert (first["error_code"], first["producer_epoch"]) == (0, 0)
+    assert (again["error_code"], again["producer_id"], again["producer_epoch"]) == (0, first["producer_id"], 1)
 
 
 # ---------------------------------------------------------------- ListOffsets / DeleteRecords / OffsetForLeaderEpoch

@@ -126,7 +126,10 @@ class Harness:
             "member_id": member_id,
             "group_instance_id": instance_id,
             "protocol_type": protocol_type,
-            "protocols": [{"name": n, "metadata": m} for n, m in (protocols if protocols is not None else [("range", sub("t"))])],
+            "protocols": [
+                {"name": n, "metadata": m}
+                for n, m in (protocols if protocols is not None else [("range", sub("t"))])
+            ],
         }
         return self.spawn("JoinGroup", version, body)
 
@@ -1125,3 +1128,202 @@ def test_store_entry_layout_is_length_crc_payload(tmp_path: Path) -> None:
     assert data[:6] == b"KKOFFS"
     length, _crc = struct.unpack_from(">II", data, 8)
     assert 8 + 8 + length == len(data)
+
+
+@scenario
+async def test_offsets_of_deleted_topics_are_dropped(h: Harness) -> None:
+    await h.commit("a", {("t", 0): 1, ("u", 0): 2})
+    await h.commit("b", {("u", 1): 3})
+    h.topics.delete("u")
+    assert h.coordinator.on_topics_deleted(["u"]) == 2
+    assert [t["name"] for t in (await h.fetch("a", None))["topics"]] == ["t"]
+    # the periodic cleanup catches topics deleted without the hook too; "b" is left empty and goes
+    await h.commit("c", {("t", 1): 4})
+    h.topics.delete("t")
+    assert h.coordinator.expire_offsets() == 2
+    assert (await h.call("ListGroups", 4, {}))["groups"] == []
+
+
+# ---------------------------------------------------------------- robustness
+
+
+def _check_invariants(coordinator: GroupCoordinator) -> None:
+    for gid, g in coordinator.groups.items():
+        assert g.group_id == gid and g.state in (
+            "Empty",
+            "PreparingRebalance",
+            "CompletingRebalance",
+            "Stable",
+        )
+        assert (g.leader_id is None) == (not g.members)
+        assert g.leader_id is None or g.leader_id in g.members
+        assert all(g.members[mid].group_instance_id == iid for iid, mid in g.static_members.items())
+        assert not (g.pending_join & set(g.members))
+        assert g.pending_sync <= set(g.members)
+        if g.state == "Empty":
+            assert not g.members
+        for name in {n for m in g.members.values() for n, _ in m.protocols}:
+            assert g.supported[name] == sum(
+                1 for m in g.members.values() if any(n == name for n, _ in m.protocols)
+            )
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_request_sequences_never_break_the_coordinator(tmp_path: Path, seed: int) -> None:
+    import random
+
+    rnd = random.Random(seed)
+
+    async def main() -> None:
+        h = await Harness(tmp_path, group_initial_rebalance_delay_ms=rnd.choice([0, 20])).start()
+        tasks: list[asyncio.Task[dict[str, Any]]] = []
+        known: list[str] = [""]
+        metadata = [sub("t"), sub("t", "u"), b"", b"\xff\xff\xff", encode_subscription(["u"], version=0)]
+        try:
+            for _ in range(250):
+                group = rnd.choice(["g", "h", ""])
+                member = rnd.choice(known + ["stranger"])
+                instance = rnd.choice([None, None, "s1", "s2"])
+                gen = rnd.choice([-1, 0, 1, 2, 3, 5])
+                op = rnd.randrange(8)
+                if op <= 2:
+                    protos = rnd.sample(
+                        [("range", rnd.choice(metadata)), ("roundrobin", rnd.choice(metadata))],
+                        rnd.randint(0, 2),
+                    )
+                    tasks.append(
+                        h.join(
+                            group,
+                            member_id=member,
+                            protocols=protos,
+                            version=rnd.choice([0, 3, 4, 5, 7, 9]),
+                            session_ms=rnd.choice([5, 50, 200, 30_000]),
+                            rebalance_ms=rnd.choice([20, 200]),
+                            instance_id=instance,
+                            protocol_type=rnd.choice(["consumer", "consumer", "connect", ""]),
+                        )
+                    )
+                elif op == 3:
+                    assignments = {
+                        m: rnd.choice([b"", b"junk", encode_assignment({"t": [0]})])
+                        for m in rnd.sample(known, min(2, len(known)))
+                    }
+                    tasks.append(
+                        h.sync(
+                            group,
+                            member,
+                            gen,
+                            assignments,
+                            version=rnd.choice([0, 3, 5]),
+                            instance_id=instance,
+                        )
+                    )
+                elif op == 4:
+                    await h.heartbeat(group, member, gen, instance)
+                elif op == 5:
+                    await h.call(
+                        "LeaveGroup",
+                        rnd.choice([0, 3, 5]),
+                        {
+                            "group_id": group,
+                            "member_id": member,
+                            "members": [{"member_id": member, "group_instance_id": instance}],
+                        },
+                    )
+                elif op == 6:
+                    await h.commit(
+                        group,
+                        {("t", rnd.randrange(4)): rnd.randrange(100)},
+                        member_id=member,
+                        generation=gen,
+                        version=rnd.choice([2, 8, 9]),
+                    )
+                else:
+                    await h.call(
+                        "OffsetDelete",
+                        0,
+                        {
+                            "group_id": group,
+                            "topics": [{"name": "t", "partitions": [{"partition_index": 0}]}],
+                        },
+                    )
+                    await h.describe(group or "g", version=rnd.choice([0, 5, 6]))
+                await asyncio.sleep(rnd.choice([0, 0, 0.001, 0.01]))
+                for t in [t for t in tasks if t.done()]:
+                    r = t.result()  # a handler that raised fails here
+                    if r.get("member_id"):
+                        known.append(r["member_id"])
+                _check_invariants(h.coordinator)
+        finally:
+            await h.stop()
+        results = await asyncio.gather(*tasks)  # every waiting request is answered by the shutdown
+        assert all(isinstance(r["error_code"], int) for r in results)
+
+    asyncio.run(main())
+
+
+# ---------------------------------------------------------------- the transaction coordinator's interface
+
+
+class _OpenTransactions:
+    """Stands in for state.txn (the transaction coordinator, not under test here): which
+    (group, topic, partition) an open transaction holds offsets for."""
+
+    def __init__(self, pending: set[tuple[str, str, int]]) -> None:
+        self.pending = pending
+
+    def has_pending_offsets(self, group_id: str, topic: str, partition: int) -> bool:
+        return (group_id, topic, partition) in self.pending
+
+
+@scenario
+async def test_transactional_offset_commit_checks_and_storage(h: Harness) -> None:
+    c = h.coordinator
+    assert c.validate_txn_offset_commit("", "", None, -1) == INVALID_GROUP_ID
+    assert c.validate_txn_offset_commit("nope", "m", None, 2) == ILLEGAL_GENERATION
+    assert c.validate_txn_offset_commit("fresh", "", None, -1) == NONE
+    assert (await h.describe("fresh"))["group_state"] == "Empty"  # created as a simple group
+    ids, gen, leader = await form_group(h, "g", 2)
+    assert c.validate_txn_offset_commit("g", ids[0], None, gen) == NONE
+    assert c.validate_txn_offset_commit("g", ids[0], None, gen + 1) == ILLEGAL_GENERATION
+    assert c.validate_txn_offset_commit("g", "stranger", None, gen) == UNKNOWN_MEMBER_ID
+    # unlike OffsetCommit, no member is required and a rebalance does not stop it
+    assert c.validate_txn_offset_commit("g", "", None, -1) == NONE
+    h.join("g", member_id=leader)
+    await eventually(lambda: _state_is(h, "g", "PreparingRebalance"), "rebalance")
+    other = next(m for m in ids if m != leader)
+    await h.join("g", member_id=other)
+    await eventually(lambda: _state_is(h, "g", "CompletingRebalance"), "the join phase to complete")
+    assert c.validate_txn_offset_commit("g", other, None, gen + 1) == NONE
+    assert await c.commit_txn_offsets("g", [("t", 1, CommittedOffset(33, 4, "txn", 1))])
+    r = await h.fetch("g", {"t": [1]})
+    assert [
+        (p["committed_offset"], p["committed_leader_epoch"], p["metadata"])
+        for p in r["topics"][0]["partitions"]
+    ] == [(33, 4, "txn")]
+
+
+@scenario
+async def test_require_stable_reports_offsets_held_by_an_open_transaction(h: Harness) -> None:
+    await h.commit("g", {("t", 0): 5, ("t", 1): 6})
+    h.state.txn = _OpenTransactions({("g", "t", 1)})  # type: ignore[attr-defined]
+    body = {
+        "groups": [{"group_id": "g", "topics": [{"name": "t", "partition_indexes": [0, 1]}]}],
+        "require_stable": True,
+    }
+    stable = await h.call("OffsetFetch", 8, body)
+    assert [
+        (p["partition_index"], p["committed_offset"], p["error_code"])
+        for p in stable["groups"][0]["topics"][0]["partitions"]
+    ] == [
+        (0, 5, NONE),
+        (1, -1, 88),
+    ]
+    body["require_stable"] = False
+    loose = await h.call("OffsetFetch", 8, body)
+    assert [p["committed_offset"] for p in loose["groups"][0]["topics"][0]["partitions"]] == [5, 6]
+    v7 = await h.call("OffsetFetch", 7, {"group_id": "g", "topics": None, "require_stable": True})
+    assert [(p["partition_index"], p["error_code"]) for p in v7["topics"][0]["partitions"]] == [
+        (0, NONE),
+        (1, 88),
+    ]

@@ -31,15 +31,31 @@ RANGE_SPLIT = {(0, 1), (2, 3), (4, 5)}
 ROUNDROBIN_SPLIT = {(0, 3), (1, 4), (2, 5)}
 
 
+#: kafka-python 3.0.12 can wedge a group leader for good when its first assignment was made
+#: without topic metadata (it then rejoins, and if poll() times out between that JoinGroup's and
+#: SyncGroup's responses the finished join is never applied). Kafka's initial rebalance delay
+#: (3 s by default) gives members time to fetch metadata first; a short one does the same here.
+INITIAL_REBALANCE_DELAY_MS = 100
+
+
+@pytest.fixture(scope="module")
+def broker() -> Iterator[Any]:
+    """kafkakit's Broker in-process (shared by this module), with a short initial rebalance delay."""
+    from tests.infra.embedded import embedded_broker
+
+    with embedded_broker(group_initial_rebalance_delay_ms=INITIAL_REBALANCE_DELAY_MS) as b:
+        yield b
+
+
 @pytest.fixture
-def topic(embedded_broker_module: Any) -> str:
+def topic(broker: Any) -> str:
     """A fresh 6-partition topic holding 10 records per partition ("p-i" values)."""
-    return make_topic(embedded_broker_module.bootstrap_servers)
+    return make_topic(broker.bootstrap_servers)
 
 
 @pytest.fixture
-def bs(embedded_broker_module: Any) -> str:
-    return str(embedded_broker_module.bootstrap_servers)
+def bs(broker: Any) -> str:
+    return str(broker.bootstrap_servers)
 
 
 def make_topic(bootstrap: str) -> str:
@@ -124,7 +140,7 @@ class KafkaPythonMembers:
     def _run(self, i: int) -> None:
         c = self.consumers[i]
         while not self._stop[i].is_set():
-            for _tp, records in c.poll(timeout_ms=100).items():
+            for _tp, records in c.poll(timeout_ms=500).items():
                 self.seen[i].update((r.partition, r.offset) for r in records)
             self.assigned[i] = frozenset(tp.partition for tp in c.assignment())
             if self.commit_now[i].is_set():
@@ -516,8 +532,10 @@ while True:
 def short_session_broker() -> Iterator[Any]:
     from tests.infra.embedded import embedded_broker
 
-    with embedded_broker(group_min_session_timeout_ms=1000) as broker:
-        yield broker
+    with embedded_broker(
+        group_min_session_timeout_ms=1000, group_initial_rebalance_delay_ms=INITIAL_REBALANCE_DELAY_MS
+    ) as b:
+        yield b
 
 
 @pytest.mark.cell(
@@ -557,28 +575,29 @@ def test_killed_member_session_expires_and_its_partitions_move(short_session_bro
 
 
 @pytest.mark.cell(
-    client="kafka-python", broker="embedded-process", feature="committed offsets survive kill -9"
+    client="confluent-kafka", broker="embedded-process", feature="committed offsets survive kill -9"
 )
 def test_committed_offsets_survive_broker_kill_9(embedded_broker_process: Any) -> None:
-    from confluent_kafka import TopicPartition as CTopicPartition
-    from kafka import KafkaConsumer, TopicPartition
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+    from kafka.structs import OffsetAndMetadata
 
     bootstrap = embedded_broker_process.bootstrap_servers
     topic = make_topic(bootstrap)
     group = group_id()
-    members = KafkaPythonMembers(bootstrap, topic, group, 2)
+    consumers = [confluent_consumer(bootstrap, group) for _ in range(2)]
     try:
-        wait_until(
-            lambda: settled(members.assigned, 2) and len(set().union(*members.seen)) == 60,
-            "the group to consume everything",
-        )
-        members.commit_all()
+        for c in consumers:
+            c.subscribe([topic])
+        poll_confluent(consumers, lambda a, s: settled(a, 2) and len(s) == 60)
+        for c in consumers:
+            c.commit(asynchronous=False)
     finally:
-        members.close()
-    cf = confluent_consumer(bootstrap, "other-" + group)
-    cf.assign([CTopicPartition(topic, 5)])
-    cf.commit(offsets=[CTopicPartition(topic, 5, 7)], asynchronous=False)
-    cf.close()
+        for c in consumers:
+            c.close()
+    kp = KafkaConsumer(bootstrap_servers=bootstrap, group_id="other-" + group, enable_auto_commit=False)
+    kp.assign([TopicPartition(topic, 5)])
+    kp.commit({TopicPartition(topic, 5): OffsetAndMetadata(7, "seven", -1)})
+    kp.close()
 
     embedded_broker_process.kill()  # SIGKILL: only what reached the OS survives
     embedded_broker_process.restart()
@@ -587,13 +606,12 @@ def test_committed_offsets_survive_broker_kill_9(embedded_broker_process: Any) -
     other = KafkaConsumer(bootstrap_servers=bootstrap, group_id="other-" + group)
     try:
         assert [reader.committed(TopicPartition(topic, p)) for p in range(PARTITIONS)] == [10] * PARTITIONS
-        assert other.committed(TopicPartition(topic, 5)) == 7
+        got = other.committed(TopicPartition(topic, 5), metadata=True)
+        assert (got.offset, got.metadata) == (7, "seven")
     finally:
         reader.close()
         other.close()
     # the group resumes from its committed offsets: only records written after them are consumed
-    from kafka import KafkaProducer
-
     producer = KafkaProducer(bootstrap_servers=bootstrap)
     for p in range(PARTITIONS):
         producer.send(topic, b"new", partition=p)

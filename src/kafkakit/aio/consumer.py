@@ -186,9 +186,25 @@ class AIOKafkaConsumer:
         assert record is not None
         return record
 
+    def _can_drain_now(self) -> bool:
+        """True when buffered records may be handed out without entering the core's poll (no
+        rebalance, commit or heartbeat work is due); counts as a poll for max_poll_interval_ms."""
+        coord = self._core.coordinator
+        if coord is None:
+            return True
+        now = time.monotonic()
+        if coord.need_poll_work(now):
+            return False
+        coord.last_poll = now
+        return True
+
     async def _next(self, partitions: tuple[TopicPartition, ...], idle: float) -> ConsumerRecord | None:
         """One record, advancing its partition's position by one; None after ``idle`` seconds."""
         core = self._check()
+        fetcher = core.fetcher
+        if not partitions and fetcher.buffer and self._can_drain_now():
+            for batch in fetcher.drain(1).values():  # fast path: no coroutine, no wait
+                return batch[0]
         deadline = time.monotonic() + idle
         with self._only(partitions):
             while True:
@@ -209,8 +225,13 @@ class AIOKafkaConsumer:
     async def __anext__(self) -> ConsumerRecord:
         """The next record; the iteration ends when the consumer is stopped, or after
         consumer_timeout_ms without a record."""
-        if self._closed or self._core.closed:
+        core = self._core
+        if self._closed or core.closed:
             raise StopAsyncIteration
+        fetcher = core.fetcher
+        if fetcher.buffer and self._started and self._can_drain_now():
+            for batch in fetcher.drain(1).values():  # the fast path of _next(), inlined
+                return batch[0]
         try:
             record = await self._next((), self._consumer_timeout)
         except ConsumerStoppedError:

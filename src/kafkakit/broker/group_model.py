@@ -7,12 +7,16 @@ static members by instance id, the members that were given an id but have not jo
 (``pending_join``) and those that have not sent SyncGroup yet (``pending_sync``). A ``Member``
 carries the request a client is waiting on (``join_future``/``sync_future``); completing one
 answers that client. Protocol selection lets every member vote for its most preferred protocol
-that all members support and takes the most voted (ties go to the earliest member's vote). The
-coordinator in ``kafkakit.broker.groups`` drives all of this (timers, I/O, request handling).
+that all members support and takes the most voted (ties go to the earliest member's vote). A
+group also renders its DescribeGroups/ListGroups views, applies OffsetCommit's membership checks
+and decides which committed offsets are past retention. The coordinator in
+``kafkakit.broker.groups`` drives all of this (timers, I/O, request handling).
 
-What it must never do: perform I/O or schedule timers, leave a member's waiting request without an
-answer when the member is removed or replaced, or raise on a member's metadata (it is opaque bytes
-from a client).
+``Timers`` is the coordinator's keyed one-shot timer helper (``loop.call_later``; scheduling a key
+again replaces its timer; a failing callback is logged, never propagated into the loop).
+
+What it must never do: perform I/O, leave a member's waiting request without an answer when the
+member is removed or replaced, or raise on a member's metadata (it is opaque bytes from a client).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +34,7 @@ from kafkakit.protocol import consumer_protocol
 
 log = logging.getLogger("kafkakit.broker.groups")
 
-__all__ = ["ClassicGroup", "Member", "JoinRequest", "STATES", "join_error", "sync_error", "now_ms"]
+__all__ = ["ClassicGroup", "Member", "JoinRequest", "Timers", "STATES", "join_error", "sync_error", "now_ms"]
 
 # Kafka error codes used here (the kafkakit.errors classes carry the same numbers)
 NONE = 0
@@ -229,8 +233,11 @@ class ClassicGroup:
                 return FENCED_INSTANCE_ID
         return NONE if member_id in self.members else UNKNOWN_MEMBER_ID
 
-    def validate_offset_commit(self, member_id: str, instance_id: str | None, generation_id: int) -> int:
-        """OffsetCommit's membership checks, in Kafka's order (NONE when the commit may proceed)."""
+    def validate_offset_commit(
+        self, member_id: str, instance_id: str | None, generation_id: int, transactional: bool = False
+    ) -> int:
+        """OffsetCommit's (or TxnOffsetCommit's) membership checks, in Kafka's order: NONE when the
+        commit may proceed. Transactional commits skip the rebalance and member-required checks."""
         if self.state == DEAD:
             return COORDINATOR_NOT_AVAILABLE
         if generation_id < 0 and self.state == EMPTY:
@@ -241,9 +248,9 @@ class ClassicGroup:
                 return error
             if generation_id != self.generation_id:
                 return ILLEGAL_GENERATION
-        elif self.state != EMPTY:
+        elif not transactional and self.state != EMPTY:
             return UNKNOWN_MEMBER_ID
-        if self.state == COMPLETING_REBALANCE:
+        if not transactional and self.state == COMPLETING_REBALANCE:
             return REBALANCE_IN_PROGRESS
         return NONE
 
@@ -465,3 +472,48 @@ class ClassicGroup:
             if deadline <= now:
                 expired.append((topic, partition))
         return expired
+
+
+class Timers:
+    """Keyed one-shot timers on the event loop; scheduling a key again replaces its timer."""
+
+    def __init__(self) -> None:
+        self._handles: dict[tuple[str, ...], asyncio.TimerHandle] = {}
+
+    def schedule(self, key: tuple[str, ...], delay_ms: int, fn: Callable[..., None], *args: Any) -> None:
+        self.cancel(key)
+        loop = asyncio.get_running_loop()
+        self._handles[key] = loop.call_later(max(0, delay_ms) / 1000, self._fire, key, fn, args)
+
+    def _fire(self, key: tuple[str, ...], fn: Callable[..., None], args: tuple[Any, ...]) -> None:
+        self._handles.pop(key, None)
+        try:
+            fn(*args)
+        except Exception:  # noqa: BLE001 - a timer bug must not kill the loop
+            log.exception("group coordinator timer %s failed", key)
+
+    def cancel(self, key: tuple[str, ...]) -> None:
+        handle = self._handles.pop(key, None)
+        if handle is not None:
+            handle.cancel()
+
+    def cancel_group(self, group_id: str) -> None:
+        for key in [k for k in self._handles if k[1] == group_id]:
+            self.cancel(key)
+
+    def cancel_all(self) -> None:
+        for handle in self._handles.values():
+            handle.cancel()
+        self._handles.clear()
+
+
+def heartbeat_key(group_id: str, member_id: str) -> tuple[str, ...]:
+    return ("heartbeat", group_id, member_id)
+
+
+def join_key(group_id: str) -> tuple[str, ...]:
+    return ("join", group_id)
+
+
+def sync_key(group_id: str) -> tuple[str, ...]:
+    return ("sync", group_id)

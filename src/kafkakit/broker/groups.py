@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from kafkakit.broker.group_model import (
@@ -57,10 +56,14 @@ from kafkakit.broker.group_model import (
     JoinRequest,
     Member,
     Response,
+    Timers,
     _resolve,
+    heartbeat_key,
     join_error,
+    join_key,
     now_ms,
     sync_error,
+    sync_key,
 )
 from kafkakit.broker.offsets_store import (
     FILE_NAME,
@@ -75,51 +78,6 @@ log = logging.getLogger("kafkakit.broker.groups")
 __all__ = ["GroupCoordinator", "ClassicGroup", "Member", "JoinRequest", "STATES"]
 
 
-class _Timers:
-    """Keyed one-shot timers on the event loop; scheduling a key again replaces its timer."""
-
-    def __init__(self) -> None:
-        self._handles: dict[tuple[str, ...], asyncio.TimerHandle] = {}
-
-    def schedule(self, key: tuple[str, ...], delay_ms: int, fn: Callable[..., None], *args: Any) -> None:
-        self.cancel(key)
-        loop = asyncio.get_running_loop()
-        self._handles[key] = loop.call_later(max(0, delay_ms) / 1000, self._fire, key, fn, args)
-
-    def _fire(self, key: tuple[str, ...], fn: Callable[..., None], args: tuple[Any, ...]) -> None:
-        self._handles.pop(key, None)
-        try:
-            fn(*args)
-        except Exception:  # noqa: BLE001 - a timer bug must not kill the loop
-            log.exception("group coordinator timer %s failed", key)
-
-    def cancel(self, key: tuple[str, ...]) -> None:
-        handle = self._handles.pop(key, None)
-        if handle is not None:
-            handle.cancel()
-
-    def cancel_group(self, group_id: str) -> None:
-        for key in [k for k in self._handles if k[1] == group_id]:
-            self.cancel(key)
-
-    def cancel_all(self) -> None:
-        for handle in self._handles.values():
-            handle.cancel()
-        self._handles.clear()
-
-
-def _hb(group_id: str, member_id: str) -> tuple[str, ...]:
-    return ("heartbeat", group_id, member_id)
-
-
-def _join_key(group_id: str) -> tuple[str, ...]:
-    return ("join", group_id)
-
-
-def _sync_key(group_id: str) -> tuple[str, ...]:
-    return ("sync", group_id)
-
-
 class GroupCoordinator:
     """Every classic group of the broker and their committed offsets (see the module docstring)."""
 
@@ -127,7 +85,7 @@ class GroupCoordinator:
         self.state = state
         self.groups: dict[str, ClassicGroup] = {}
         self.store = OffsetsStore(None)
-        self._timers = _Timers()
+        self._timers = Timers()
         self._cleanup_task: asyncio.Task[None] | None = None
         self._started = False
 
@@ -233,7 +191,7 @@ class GroupCoordinator:
         elif req.version >= 4:
             group.pending_join.add(new_id)
             self._timers.schedule(
-                _hb(group.group_id, new_id),
+                heartbeat_key(group.group_id, new_id),
                 req.session_timeout_ms,
                 self._expire_heartbeat,
                 group.group_id,
@@ -323,7 +281,7 @@ class GroupCoordinator:
     ) -> None:
         assert req.group_instance_id is not None
         current_leader = group.leader_id
-        self._timers.cancel(_hb(group.group_id, old_id))
+        self._timers.cancel(heartbeat_key(group.group_id, old_id))
         member = group.replace_static_member(req.group_instance_id, old_id, new_id)
         self._reschedule_heartbeat(group, member)
         group.update_member(member, req, fut)
@@ -373,7 +331,7 @@ class GroupCoordinator:
             delay = self._cfg("group_initial_rebalance_delay_ms", 0)
             remaining = max(group.rebalance_timeout_ms() - delay, 0)
             self._timers.schedule(
-                _join_key(group.group_id),
+                join_key(group.group_id),
                 delay,
                 self._try_complete_initial_rebalance,
                 group.group_id,
@@ -392,7 +350,7 @@ class GroupCoordinator:
                 self._complete_join(group)
             else:
                 self._timers.schedule(
-                    _join_key(group.group_id),
+                    join_key(group.group_id),
                     group.rebalance_timeout_ms(),
                     self._complete_join_by_id,
                     group.group_id,
@@ -407,7 +365,7 @@ class GroupCoordinator:
             new_delay = min(self._cfg("group_initial_rebalance_delay_ms", 0), remaining)
             new_remaining = max(remaining - delay, 0)
             self._timers.schedule(
-                _join_key(group_id),
+                join_key(group_id),
                 new_delay,
                 self._try_complete_initial_rebalance,
                 group_id,
@@ -424,20 +382,18 @@ class GroupCoordinator:
 
     def _complete_join(self, group: ClassicGroup) -> None:
         gid = group.group_id
-        self._timers.cancel(_join_key(gid))
+        self._timers.cancel(join_key(gid))
         if group.state != PREPARING_REBALANCE:
             return
         late = [m for m in group.members.values() if m.join_future is None and m.group_instance_id is None]
         for m in late:
             group.remove(m.member_id)
-            self._timers.cancel(_hb(gid, m.member_id))
+            self._timers.cancel(heartbeat_key(gid, m.member_id))
         if late:
             log.info("group %s: removed members that did not rejoin: %s", gid, [m.member_id for m in late])
         if not group.maybe_elect_new_joined_leader() and group.members:
             log.warning("group %s: no member rejoined; waiting for sessions to expire", gid)
-            self._timers.schedule(
-                _join_key(gid), group.rebalance_timeout_ms(), self._complete_join_by_id, gid
-            )
+            self._timers.schedule(join_key(gid), group.rebalance_timeout_ms(), self._complete_join_by_id, gid)
             return
         group.init_next_generation()
         self._persist_group(group)
@@ -459,7 +415,7 @@ class GroupCoordinator:
             member.is_new = False
             group.pending_sync.add(member.member_id)
         self._timers.schedule(
-            _sync_key(gid), group.rebalance_timeout_ms(), self._expire_pending_sync, gid, group.generation_id
+            sync_key(gid), group.rebalance_timeout_ms(), self._expire_pending_sync, gid, group.generation_id
         )
 
     def _expire_pending_sync(self, group_id: str, generation_id: int) -> None:
@@ -470,17 +426,17 @@ class GroupCoordinator:
             late = sorted(group.pending_sync)
             for mid in late:
                 group.remove(mid)
-                self._timers.cancel(_hb(group_id, mid))
+                self._timers.cancel(heartbeat_key(group_id, mid))
             self._prepare_rebalance(group, f"members {late} did not send SyncGroup in time")
 
     def _remove_sync_expiration(self, group: ClassicGroup) -> None:
         group.pending_sync.clear()
-        self._timers.cancel(_sync_key(group.group_id))
+        self._timers.cancel(sync_key(group.group_id))
 
     def _remove_pending_sync_member(self, group: ClassicGroup, member_id: str) -> None:
         group.pending_sync.discard(member_id)
         if group.state not in (COMPLETING_REBALANCE, STABLE) or not group.pending_sync:
-            self._timers.cancel(_sync_key(group.group_id))
+            self._timers.cancel(sync_key(group.group_id))
 
     def _reset_and_propagate_assignment_error(self, group: ClassicGroup, error: int) -> None:
         for m in group.members.values():
@@ -504,7 +460,7 @@ class GroupCoordinator:
     ) -> None:
         timeout = member.session_timeout_ms if timeout_ms is None else timeout_ms
         self._timers.schedule(
-            _hb(group.group_id, member.member_id),
+            heartbeat_key(group.group_id, member.member_id),
             timeout,
             self._expire_heartbeat,
             group.group_id,
@@ -654,7 +610,7 @@ class GroupCoordinator:
                 target = current
             elif mid in group.pending_join:
                 group.remove(mid)
-                self._timers.cancel(_hb(group_id, mid))
+                self._timers.cancel(heartbeat_key(group_id, mid))
                 results.append((mid, iid, NONE))
                 left.append(mid)
                 continue
@@ -664,7 +620,7 @@ class GroupCoordinator:
                     results.append((mid, iid, error))
                     continue
                 target = mid
-            self._timers.cancel(_hb(group_id, target))
+            self._timers.cancel(heartbeat_key(group_id, target))
             group.remove(target)
             results.append((mid, iid, NONE))
             left.append(target)
@@ -720,6 +676,34 @@ class GroupCoordinator:
             log.error("group %s: cannot store committed offsets: %s", group_id, exc)
             return NOT_COORDINATOR, []
         return NONE, errors
+
+    def validate_txn_offset_commit(
+        self, group_id: str, member_id: str, instance_id: str | None, generation_id: int
+    ) -> int:
+        """TxnOffsetCommit's group checks (for the transaction coordinator): NONE when the
+        transaction may hold offsets for the group. An unknown group with generation -1 is created
+        as a simple group, as Kafka does."""
+        if not group_id:
+            return INVALID_GROUP_ID
+        group = self.groups.get(group_id)
+        if group is None:
+            if generation_id >= 0:
+                return ILLEGAL_GENERATION
+            group = self.groups[group_id] = ClassicGroup(group_id)
+        return group.validate_offset_commit(member_id, instance_id, generation_id, transactional=True)
+
+    async def commit_txn_offsets(self, group_id: str, items: list[tuple[str, int, CommittedOffset]]) -> bool:
+        """Store a committed transaction's offsets for the group (EndTxn commit); False when they
+        could not be stored."""
+        if group_id not in self.groups:
+            self.groups[group_id] = ClassicGroup(group_id)
+        try:
+            self.store.commit(group_id, items)
+            await self.store.flush()
+        except (OSError, OffsetsStoreError) as exc:
+            log.error("group %s: cannot store transactional offsets: %s", group_id, exc)
+            return False
+        return True
 
     def fetch_offsets(
         self, group_id: str, topics: list[tuple[str, list[int]]] | None
@@ -838,14 +822,32 @@ class GroupCoordinator:
             except Exception:  # noqa: BLE001 - retention must never stop the coordinator
                 log.exception("removing expired offsets failed")
 
+    def on_topics_deleted(self, topics: list[str]) -> int:
+        """Forget every group's offsets of deleted topics (as Kafka does when a topic goes);
+        returns how many offsets went. Best effort: a storage error is logged."""
+        gone = set(topics)
+        removed = 0
+        for gid in self.store.group_ids():
+            doomed = [tp for tp in self.store.offsets(gid) if tp[0] in gone]
+            if doomed:
+                try:
+                    removed += self.store.delete_offsets(gid, doomed)
+                except (OSError, OffsetsStoreError) as exc:
+                    log.error("group %s: cannot drop offsets of deleted topics: %s", gid, exc)
+        return removed
+
     def expire_offsets(self, now: int | None = None) -> int:
-        """Drop offsets past retention (``ClassicGroup.expired_offsets``) and empty groups left
-        without offsets; returns how many offsets went."""
+        """Drop offsets past retention (``ClassicGroup.expired_offsets``) or of topics that no
+        longer exist, and empty groups left without offsets; returns how many offsets went."""
         now = now_ms() if now is None else now
         retention = self._cfg("offsets_retention_minutes", 10_080) * 60_000
+        topics = getattr(self.state, "topics", None)
         removed = 0
         for gid, group in list(self.groups.items()):
-            expired = group.expired_offsets(self.store.offsets(gid), now, retention)
+            offsets = self.store.offsets(gid)
+            expired = group.expired_offsets(offsets, now, retention)
+            if topics is not None:
+                expired += [tp for tp in offsets if tp not in expired and not topics.exists(tp[0])]
             if expired:
                 removed += self.store.delete_offsets(gid, expired)
                 log.info("group %s: %d committed offsets expired", gid, len(expired))

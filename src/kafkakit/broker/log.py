@@ -24,7 +24,9 @@ Opening after a clean shutdown (``durability.was_clean`` or ``clean=True``) trus
 checking the active segment's tail; otherwise every segment from the recovery point on is
 re-validated (size, CRC, contiguous offsets), truncated at the first invalid byte, later segments
 dropped and indexes rebuilt. Producer state is rebuilt from the newest snapshot plus the headers
-after it. ``cleanup.policy=compact`` is accepted but compaction is not implemented: such a topic
+after it; that replay also recomputes the aborted transactions it passes, whose index
+(``kafkakit.broker.txn_index``, fed by ``append(..., allow_control=True)`` when an ABORT marker
+closes a transaction) answers read_committed fetches. ``cleanup.policy=compact`` is accepted but compaction is not implemented: such a topic
 is kept whole (``delete,compact`` applies the delete part).
 
 What it must never do: write part of a request, serve or keep bytes past the last valid batch,
@@ -49,14 +51,16 @@ from crc32c import crc32c
 from kafkakit.broker import producer_state as ps
 from kafkakit.broker.durability import PendingSync, atomic_write, fsync_dir, read_small_file, was_clean
 from kafkakit.broker.segment import HEADER, INT32_MAX, FileRegion, ReadResult, Segment, parse_request
+from kafkakit.broker.txn_index import AbortedTxn, AbortedTxnIndex, control_type
 from kafkakit.errors import (
+    CorruptRecordError,
     InvalidConfigurationError,
     InvalidRecordError,
     KafkaStorageError,
     OffsetOutOfRangeError,
     RecordListTooLargeError,
 )
-from kafkakit.record import BatchHeader
+from kafkakit.record import BatchHeader, ControlRecordType
 
 if TYPE_CHECKING:
     from kafkakit.broker.durability import GroupCommitter
@@ -72,6 +76,8 @@ _I64 = struct.Struct(">q")
 _I32 = struct.Struct(">i")
 _U32 = struct.Struct(">I")
 _I16 = struct.Struct(">h")
+_CONTROL = 0x20
+_ABORT = ControlRecordType.ABORT
 _new = tuple.__new__
 
 
@@ -218,6 +224,7 @@ class PartitionLog:
         self._synced_offset = 0
         self._epochs: list[tuple[int, int]] = []  # (leader epoch, start offset)
         self._retired: list[tuple[int, Segment]] = []  # (close after ms, segment)
+        self._txn_index: AbortedTxnIndex | None = None
         self._closed = False
 
     # ------------------------------------------------------------------ opening and recovery
@@ -312,10 +319,48 @@ class PartitionLog:
             mgr = ps.ProducerStateManager()
         else:
             start = max(start, mgr.map_end_offset)
+        aborted: list[AbortedTxn] = []
         if start < leo:
-            ps.rebuild(mgr, self.iter_batch_headers(start))
+            self._replay(mgr, start, aborted)
         mgr.map_end_offset = leo
         self.producer_state = mgr
+        self._txn_index = AbortedTxnIndex.open(
+            self.path,
+            fsync=self.fsync,
+            replay_from=start,
+            log_start=self._log_start_offset,
+            log_end=leo,
+            recomputed=aborted,
+        )
+
+    def _replay(self, mgr: ps.ProducerStateManager, start: int, aborted: list[AbortedTxn]) -> None:
+        """Rebuild producer state from the headers at ``start`` on, collecting aborted transactions."""
+        update = mgr.update
+        for h in self.iter_batch_headers(start):
+            if h.attributes & _CONTROL and h.producer_id >= 0:
+                entry = mgr.entry(h.producer_id)
+                first = entry.txn_first_offset if entry is not None else -1
+                update(h)
+                if first >= 0 and self._stored_control_type(h.base_offset) == _ABORT:
+                    lso = mgr.first_unstable_offset()
+                    aborted.append(
+                        AbortedTxn(
+                            h.producer_id, first, h.base_offset, h.base_offset + 1 if lso is None else lso
+                        )
+                    )
+            else:
+                update(h)
+
+    def _stored_control_type(self, offset: int) -> int:
+        """The marker type of the stored control batch at ``offset`` (-1 when unreadable)."""
+        i = max(0, bisect_right(self._bases, offset) - 1)
+        info = self._segments[i].find_batch(offset)
+        if info is None or info.base_offset != offset:
+            return -1
+        try:
+            return control_type(self._segments[i].read_bytes(info.position, info.size))
+        except (InvalidRecordError, CorruptRecordError, OSError):
+            return -1
 
     def _read_checkpoint(self) -> tuple[int, int]:
         raw = read_small_file(self.path / CHECKPOINT_FILE)
@@ -424,6 +469,16 @@ class PartitionLog:
                 f"{name}: {n} bytes of records exceed the segment size segment.bytes={cfg.segment_bytes}"
             )
         parsed, idempotent = parse_request(mv, name, cfg.max_message_bytes, allow_control)
+        # transaction markers (only the broker writes them): their type, by batch position
+        markers = (
+            {
+                i: control_type(mv[pos : pos + size])
+                for i, (pos, size, h) in enumerate(parsed)
+                if h[5] & _CONTROL
+            }
+            if allow_control
+            else None
+        )
 
         with self._lock:
             if self._closed:
@@ -490,7 +545,9 @@ class PartitionLog:
                 )
                 offset = last + 1
             seg.append(buffers, n, infos)
-            if idempotent:
+            if markers:
+                self._update_with_markers(headers, markers)
+            elif idempotent:
                 for bh in headers:
                     if bh.producer_id >= 0:
                         producers.update(bh)
@@ -506,6 +563,32 @@ class PartitionLog:
                 self._log_start_offset,
                 headers,
             )
+
+    def _update_with_markers(self, headers: list[BatchHeader], markers: dict[int, int]) -> None:
+        """Producer-state updates of an append holding transaction markers: each ABORT that closes
+        a transaction with data here goes into the aborted-transaction index."""
+        producers = self.producer_state
+        aborted: list[AbortedTxn] = []
+        for i, bh in enumerate(headers):
+            if bh.producer_id < 0:
+                continue
+            entry = producers.entry(bh.producer_id)
+            first = entry.txn_first_offset if entry is not None and i in markers else -1
+            producers.update(bh)
+            if first >= 0 and markers[i] == _ABORT:
+                lso = producers.first_unstable_offset()
+                aborted.append(
+                    AbortedTxn(
+                        bh.producer_id, first, bh.base_offset, bh.base_offset + 1 if lso is None else lso
+                    )
+                )
+        if aborted and self._txn_index is not None:
+            self._txn_index.append(aborted)
+
+    def aborted_transactions(self, start: int, end: int) -> list[AbortedTxn]:
+        """Aborted transactions overlapping offsets [start, end) (for read_committed fetches)."""
+        with self._lock:
+            return self._txn_index.collect(start, end) if self._txn_index is not None else []
 
     async def append_durable(
         self,
@@ -542,6 +625,8 @@ class PartitionLog:
         self._bases.append(new.base_offset)
         mgr = self.producer_state
         mgr.map_end_offset = new.base_offset
+        if self._txn_index is not None:
+            self._txn_index.checkpoint(fsync=self.fsync)
         mgr.write_snapshot(self.path, fsync=self.fsync)
         self._prune_snapshots()
         if self.fsync:
@@ -728,6 +813,8 @@ class PartitionLog:
             self._log_start_offset = segs[0].base_offset
         self._write_checkpoint()
         self._prune_snapshots()
+        if self._txn_index is not None:
+            self._txn_index.prune(self._log_start_offset)
         self._close_retired(now)
         return count
 
@@ -774,6 +861,8 @@ class PartitionLog:
                 if seg.next_offset > self._recovery_point or seg is self._segments[-1]:
                     seg.save_indexes(fsync=True)
                     seg.fsync()
+            if self._txn_index is not None:
+                self._txn_index.checkpoint(fsync=True)
             fsync_dir(self.path)
             self._recovery_point = leo
             if leo > self._synced_offset:
@@ -792,6 +881,8 @@ class PartitionLog:
             if self._closed:
                 return
             try:
+                if self._txn_index is not None:
+                    self._txn_index.checkpoint(fsync=True)
                 self.producer_state.map_end_offset = self.log_end_offset
                 self.producer_state.write_snapshot(self.path, fsync=True)
                 self._prune_snapshots()
@@ -799,6 +890,8 @@ class PartitionLog:
                 self.flush()
             finally:
                 self._closed = True
+                if self._txn_index is not None:
+                    self._txn_index.close()
                 for seg in self._segments:
                     seg.close()
                 for _due, seg in self._retired:

@@ -1,10 +1,10 @@
 """The embedded broker's network server: asyncio TCP listener, framing and request dispatch.
 
 How it works: ``BrokerServer.start()`` opens the data dir (cluster id, topic table, logs,
-producer ids, the group committer with ``fsync``, the group coordinator) and listens on
-``config.host:config.port``. Each connection is a ``_Connection`` (an ``asyncio.BufferedProtocol``):
-bytes land in a reusable 256 KiB buffer; a frame larger than what is buffered gets its own
-exactly-sized buffer that the socket fills directly. The 4-byte size is checked BEFORE any body
+producer ids, the group committer with ``fsync``, the group and transaction coordinators) and
+listens on ``config.host:config.port``. Each connection is a ``_Connection`` (an
+``asyncio.BufferedProtocol``): bytes land in a reusable 256 KiB buffer; a frame larger than what
+is buffered gets its own exactly-sized buffer that the socket fills directly. The 4-byte size is checked BEFORE any body
 byte is read: negative, too small or above ``socket_request_max_bytes`` closes the connection.
 Complete frames queue up and one worker task per connection handles them strictly in order, so
 responses always leave in request order; a parked Fetch only holds back its own connection.
@@ -393,6 +393,10 @@ class BrokerServer:
         state.groups = _make_group_coordinator(state)
         if state.groups is not None:
             await state.groups.start()
+        from kafkakit.broker.txn import TransactionCoordinator
+
+        state.txn = TransactionCoordinator(state)
+        await state.txn.start()
         self._server = await loop.create_server(
             lambda: _Connection(self),
             host=cfg.host,
@@ -454,6 +458,11 @@ class BrokerServer:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         state = self.state
+        if state.txn is not None:
+            try:
+                await state.txn.stop()
+            except Exception:  # noqa: BLE001
+                log.exception("stopping the transaction coordinator failed")
         if state.groups is not None:
             try:
                 await state.groups.stop()

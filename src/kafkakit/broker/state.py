@@ -4,9 +4,10 @@ How it works: ``BrokerConfig`` is a plain dataclass of every broker-level settin
 data dir, defaults for new topics, limits). ``BrokerState`` is the one object every request
 handler receives: ``async def handler(state, header, version, body) -> dict | None``. It holds the
 node identity (``node_id``, ``host``, ``port``, ``cluster_id``), the ``data_dir``, the ``config``,
-the ``TopicManager`` (``state.topics``), the group coordinator (``state.groups``), the producer-id
-allocator and, with ``--fsync``, the group committer. Handlers return the response body dict; the
-server encodes it (``None`` means "send no response", used by Produce with acks=0).
+the ``TopicManager`` (``state.topics``), the group coordinator (``state.groups``), the transaction
+coordinator (``state.txn``), the producer-id allocator and, with ``--fsync``, the group
+committer. Handlers return the response body dict; the server encodes it (``None`` means "send
+no response", used by Produce with acks=0).
 
 What it must never do: perform I/O on construction beyond reading/writing the cluster id file,
 or change the meaning of an attribute other modules rely on (handlers/groups.py is written
@@ -80,6 +81,13 @@ class BrokerConfig:
     producer_id_expiration_ms: int = 86_400_000
     #: longest a Fetch may be parked (the client's max_wait_ms is capped to this)
     fetch_max_wait_cap_ms: int = 60_000
+    # transaction coordinator settings (used by broker/txn.py)
+    #: the longest transaction.timeout.ms a producer may ask for
+    transaction_max_timeout_ms: int = 900_000
+    #: how often ongoing transactions are checked for expiry (and unfinished markers retried)
+    transaction_abort_timed_out_transaction_cleanup_interval_ms: int = 10_000
+    #: a transactional id idle (no transaction) for this long is forgotten
+    transactional_id_expiration_ms: int = 604_800_000
 
     def __post_init__(self) -> None:
         if not isinstance(self.port, int) or not 0 <= self.port <= 65535:
@@ -92,6 +100,14 @@ class BrokerConfig:
             )
         if self.node_id < 0:
             raise ValueError(f"node_id must be >= 0, got {self.node_id!r}")
+        for name in (
+            "transaction_max_timeout_ms",
+            "transaction_abort_timed_out_transaction_cleanup_interval_ms",
+            "transactional_id_expiration_ms",
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive int (milliseconds), got {value!r}")
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -137,6 +153,11 @@ class BrokerConfig:
             "group.max.session.timeout.ms": str(self.group_max_session_timeout_ms),
             "group.initial.rebalance.delay.ms": str(self.group_initial_rebalance_delay_ms),
             "offsets.retention.minutes": str(self.offsets_retention_minutes),
+            "transaction.max.timeout.ms": str(self.transaction_max_timeout_ms),
+            "transaction.abort.timed.out.transaction.cleanup.interval.ms": str(
+                self.transaction_abort_timed_out_transaction_cleanup_interval_ms
+            ),
+            "transactional.id.expiration.ms": str(self.transactional_id_expiration_ms),
         }
 
 
@@ -168,6 +189,8 @@ class BrokerState:
     groups: Any = None
     #: ``kafkakit.broker.producer_state.ProducerIdManager`` (allocates producer ids)
     producer_ids: Any = None
+    #: the transaction coordinator (``kafkakit.broker.txn.TransactionCoordinator``), None until started
+    txn: Any = None
     #: ``kafkakit.broker.durability.GroupCommitter`` when fsync is on, else None
     committer: Any = None
     #: the port actually bound (``config.port`` may be 0)

@@ -1,26 +1,33 @@
 """``kafkakit consume TOPIC``: print records as they arrive.
 
 How it works: checks the topic exists, then consumes with one KafkaConsumer: as a member of
---group (subscription, committed offsets, auto-commit) or, without a group, by assigning every
-partition (or just --partition). --from-beginning starts at the earliest offset where no committed
-offset says otherwise; --partition with --offset starts there. Each record prints as its value
+--group (subscription and committed offsets) or, without a group, by assigning every partition
+(or just --partition). --from-beginning starts at the earliest offset where no committed offset
+says otherwise; --partition with --offset starts there. Each record prints as its value
 (--format value) or as one JSON object per line (--format json: topic, partition, offset,
-timestamp, key, value, headers; bytes decoded as UTF-8, undecodable bytes escaped). It stops after
---max-messages, after --idle-timeout seconds without a record, or on Ctrl-C; in every case the
-consumer is closed with autocommit, so a group's offsets cover exactly what was printed.
+timestamp, key, value, headers; bytes decoded as UTF-8, undecodable bytes escaped). stdout is
+flushed after every poll. It stops after --max-messages, after --idle-timeout seconds without a
+record, or on Ctrl-C. With a group, the offsets committed are exactly those of the records printed:
+after each poll at most once a second, and once more on the way out (Ctrl-C included).
 
-What it must never do: lose the group's progress on Ctrl-C, or print a record twice.
+What it must never do: commit past a record it did not print, lose the group's progress on
+Ctrl-C, or print a record twice.
 """
 
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import click
 
 from kafkakit.cli.common import CliError, Common, kafka_command, topic_partitions
+
+COMMIT_EVERY = 1.0  # seconds between commits of the printed offsets
 
 
 def _text(b: bytes | None) -> str | None:
@@ -42,6 +49,51 @@ def _render(msg: Any, fmt: str) -> str:
         },
         ensure_ascii=False,
     )
+
+
+def _interrupt(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+@dataclass
+class _Progress:
+    count: int = 0
+    printed: dict[Any, int] = field(default_factory=dict)  # partition -> next offset to print
+    committed: dict[Any, int] = field(default_factory=dict)
+
+
+def _commit(consumer: Any, state: _Progress) -> None:
+    from kafkakit.structs import OffsetAndMetadata
+
+    todo = {tp: off for tp, off in state.printed.items() if state.committed.get(tp) != off}
+    if todo:
+        consumer.commit({tp: OffsetAndMetadata(off, "", -1) for tp, off in todo.items()})
+        state.committed.update(todo)
+
+
+def _print_records(
+    consumer: Any, group: str | None, fmt: str, limit: int | None, idle: float | None, state: _Progress
+) -> None:
+    out = sys.stdout
+    last_record = last_commit = time.monotonic()
+    while limit is None or state.count < limit:
+        want = None if limit is None else limit - state.count
+        batch = consumer.poll(timeout_ms=200, max_records=want)
+        now = time.monotonic()
+        if batch:
+            last_record = now
+            for tp, msgs in batch.items():
+                for msg in msgs:
+                    out.write(_render(msg, fmt))
+                    out.write("\n")
+                    state.count += 1
+                    state.printed[tp] = msg.offset + 1
+            out.flush()
+        elif idle is not None and now - last_record >= idle:
+            return
+        if group is not None and now - last_commit >= COMMIT_EVERY:
+            _commit(consumer, state)
+            last_commit = now
 
 
 @click.command()
@@ -92,17 +144,14 @@ def consume(
         parts = topic_partitions(admin, topic)
     if partition is not None and partition not in parts:
         raise CliError(f"topic {topic!r} has no partition {partition} (partitions: 0-{max(parts)})")
-    configs: dict[str, Any] = {
-        "group_id": group,
-        "auto_offset_reset": "earliest" if from_beginning else "latest",
-        "enable_auto_commit": group is not None,
-    }
-    if idle_timeout is not None:
-        configs["consumer_timeout_ms"] = idle_timeout * 1000.0
-    consumer = common.consumer(**configs)
-    count = 0
+    consumer = common.consumer(
+        group_id=group,
+        auto_offset_reset="earliest" if from_beginning else "latest",
+        enable_auto_commit=False,
+    )
+    state = _Progress()
     interrupted = False
-    tty = sys.stdout.isatty()
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops as cleanly as Ctrl-C
     try:
         if group is not None:
             consumer.subscribe([topic])
@@ -115,23 +164,19 @@ def consume(
                 consumer.seek_to_beginning(*tps)
             else:
                 consumer.seek_to_end(*tps)
-        out = sys.stdout
-        for msg in consumer:
-            out.write(_render(msg, fmt))
-            out.write("\n")
-            count += 1
-            if tty or count % 1000 == 0:
-                out.flush()
-            if max_messages is not None and count >= max_messages:
-                break
-        out.flush()
+        _print_records(consumer, group, fmt, max_messages, idle_timeout, state)
     except KeyboardInterrupt:
         interrupted = True
     finally:
         try:
-            consumer.close(autocommit=True)
+            sys.stdout.flush()
+            if group is not None:
+                _commit(consumer, state)
         except KeyboardInterrupt:
             interrupted = True
-    sys.stdout.flush()
+        finally:
+            consumer.close(autocommit=False)
+            signal.signal(signal.SIGTERM, previous)
     note = " (interrupted)" if interrupted else ""
-    click.echo(f"Consumed {count} record(s) from {topic!r}{note}.", err=True)
+    committed = f", offsets committed for group {group!r}" if group is not None and state.committed else ""
+    click.echo(f"Consumed {state.count} record(s) from {topic!r}{committed}{note}.", err=True)

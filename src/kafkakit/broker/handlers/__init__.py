@@ -150,7 +150,7 @@ def _mirror_array(
 
 
 # imported last: the handler modules use the helpers above
-for _name in ("meta", "produce", "fetch", "offsets", "admin", "groups"):
+for _name in ("meta", "produce", "fetch", "offsets", "admin", "groups", "txn"):
     try:
         _mod = importlib.import_module(f"kafkakit.broker.handlers.{_name}")
     except ModuleNotFoundError as _exc:

@@ -8,12 +8,11 @@ explicit replica assignment must name this node. BROKER config resources are des
 values of ``BrokerConfig``); altering them is refused. Configs are answered with Kafka's config
 sources: 1 (topic override) or 5 (default).
 
-InitProducerId hands out producer ids from ``ProducerIdManager`` (persisted, never reused across
-restarts). Given an existing producer id and epoch (v3+, KIP-360) it bumps the epoch, or issues a
-new id when the epoch would overflow. Transactions are not implemented, so a request with a
-non-null ``transactional_id`` is answered with UNSUPPORTED_VERSION (35): clients treat it as
-fatal ("the broker does not support this"), rather than retrying forever as they would after
-COORDINATOR_NOT_AVAILABLE. Idempotent producers (kafka-python, librdkafka, Java) send null.
+InitProducerId without a transactional id (idempotent producers) hands out producer ids from
+``ProducerIdManager`` (persisted, never reused across restarts); given an existing producer id
+and epoch (v3+, KIP-360) it bumps the epoch, or issues a new id when the epoch would overflow.
+With a transactional id it asks the transaction coordinator (``state.txn``), which fences the
+previous producer of that id; PRODUCER_FENCED becomes INVALID_PRODUCER_EPOCH before v4.
 
 What it must never do: create, change or delete anything for a ``validate_only`` request, accept a
 config it does not know, or hand out a producer id twice.
@@ -43,7 +42,9 @@ INVALID_REPLICATION_FACTOR = 38
 INVALID_REPLICA_ASSIGNMENT = 39
 INVALID_CONFIG = 40
 INVALID_REQUEST = 42
-UNSUPPORTED_VERSION = 35
+COORDINATOR_NOT_AVAILABLE = 15
+INVALID_PRODUCER_EPOCH = 47
+PRODUCER_FENCED = 90
 TOPIC_DELETION_DISABLED = 73
 UNKNOWN_TOPIC_ID = 100
 
@@ -533,18 +534,19 @@ async def handle_init_producer_id(
         "ongoing_txn_producer_id": -1,
         "ongoing_txn_producer_epoch": -1,
     }
-    if body["transactional_id"] is not None:
-        log.info(
-            "InitProducerId for transactional id %r from %s refused: transactions are not supported",
-            body["transactional_id"],
-            header.client_id,
-        )
-        out["error_code"] = UNSUPPORTED_VERSION
-        return out
     manager = state.producer_ids
     pid, epoch = body["producer_id"], body["producer_epoch"]
-    if pid >= 0 and epoch < 0:
+    if (pid >= 0) != (epoch >= 0):
         out["error_code"] = INVALID_REQUEST
+        return out
+    if body["transactional_id"] is not None:
+        if state.txn is None:
+            out["error_code"] = COORDINATOR_NOT_AVAILABLE
+            return out
+        error, out["producer_id"], out["producer_epoch"] = await state.txn.init_producer_id(
+            body["transactional_id"], body["transaction_timeout_ms"], (pid, epoch) if pid >= 0 else None
+        )
+        out["error_code"] = INVALID_PRODUCER_EPOCH if error == PRODUCER_FENCED and version < 4 else error
         return out
     if pid >= 0 and _was_issued(manager, pid) and epoch + 1 < _MAX_EPOCH:
         out["producer_id"], out["producer_epoch"] = pid, epoch + 1

@@ -16,6 +16,10 @@ stable offset and log start offset last sent; an incremental request only names 
 changed (and ``forgotten_topics_data``), and its response only lists partitions with records, an
 error, or a changed watermark/log start offset. ``epoch -1`` with an id closes that session.
 
+At isolation level read_committed (1) a partition is read only up to its last stable offset, and
+its ``aborted_transactions`` list the aborted transactions (producer id, first offset) overlapping
+the records returned, from the log's aborted-transaction index.
+
 Records are copied out of the log files (``ReadResult.to_bytes()``); the copy is one read of
 page-cache bytes and costs little next to the Python work per request.
 
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import struct
 import time
 from collections import OrderedDict
 from typing import Any
@@ -51,6 +56,8 @@ FETCH_SESSION_TOPIC_ID_ERROR = 106
 FETCH_MAX_BYTES = 57_671_680
 MAX_SESSIONS = 1000
 INT32_MAX = 0x7FFFFFFF
+_BASE_LENGTH = struct.Struct(">qi")  # a batch's base offset and length
+_I32 = struct.Struct(">i")
 
 
 class _Entry:
@@ -153,7 +160,7 @@ def _entries_from(body: dict[str, Any], version: int) -> list[_Entry]:
 
 
 class _Result:
-    __slots__ = ("entry", "error", "hw", "lso", "lstart", "records", "partition")
+    __slots__ = ("entry", "error", "hw", "lso", "lstart", "records", "partition", "aborted")
 
     def __init__(self, entry: _Entry, error: int, partition: Partition | None) -> None:
         self.entry = entry
@@ -163,6 +170,8 @@ class _Result:
         self.lso = -1
         self.lstart = -1
         self.records: bytes | None = None
+        #: read_committed: (producer id, first offset) of the aborted transactions in the records
+        self.aborted: list[dict[str, int]] = []
 
 
 def _read_pass(
@@ -210,10 +219,27 @@ def _read_pass(
                 ).to_bytes()
                 total += len(data)
                 r.records = data
+                if read_committed and data:
+                    r.aborted = [
+                        {"producer_id": a.producer_id, "first_offset": a.first_offset}
+                        for a in plog.aborted_transactions(offset, _next_offset(data))
+                    ]
             else:
                 r.records = b""
         results.append(r)
     return results, total, failed
+
+
+def _next_offset(data: bytes) -> int:
+    """The offset after the last whole batch of a records blob (-1 when it holds none)."""
+    pos, end, size = 0, -1, len(data)
+    while pos + 61 <= size:
+        base, length = _BASE_LENGTH.unpack_from(data, pos)
+        if pos + 12 + length > size:
+            break
+        end = base + _I32.unpack_from(data, pos + 23)[0] + 1
+        pos += 12 + length
+    return end
 
 
 def _partition_response(r: _Result, read_committed: bool) -> dict[str, Any]:
@@ -223,7 +249,7 @@ def _partition_response(r: _Result, read_committed: bool) -> dict[str, Any]:
         "high_watermark": r.hw,
         "last_stable_offset": r.lso,
         "log_start_offset": r.lstart,
-        "aborted_transactions": [] if read_committed and r.error == 0 else None,
+        "aborted_transactions": r.aborted if read_committed and r.error == 0 else None,
         "preferred_read_replica": -1,
         "records": r.records if r.records is not None else b"",
     }

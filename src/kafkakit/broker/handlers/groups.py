@@ -7,7 +7,9 @@ null from v7 when none; LeaveGroup v0-2 carries one member's error at the top le
 v1 puts a group error on every partition, v2-7 at the top, v8+ per group; v10 of OffsetCommit and
 OffsetFetch name topics by id. Offset requests are checked against the topic table first (unknown
 topics or partitions get UNKNOWN_TOPIC_OR_PARTITION, unknown topic ids UNKNOWN_TOPIC_ID), as
-Kafka does before it asks its coordinator. JoinGroup and SyncGroup await the coordinator's future,
+Kafka does before it asks its coordinator. OffsetFetch with ``require_stable`` answers
+UNSTABLE_OFFSET_COMMIT for partitions an open transaction holds offsets for (asking the
+transaction coordinator, ``state.txn``, when there is one). JoinGroup and SyncGroup await the coordinator's future,
 which may take a whole rebalance; other connections are served meanwhile. The broker coordinates
 every group and transaction itself, so FindCoordinator always names this node. The KIP-848
 ConsumerGroupHeartbeat API is not served (not in ``HANDLERS``, so not advertised).
@@ -37,6 +39,7 @@ log = logging.getLogger("kafkakit.broker.groups")
 __all__ = ["HANDLERS"]
 
 INVALID_REQUEST = 42
+UNSTABLE_OFFSET_COMMIT = 88
 UNKNOWN_TOPIC_ID = 100
 #: DescribeGroups authorized_operations when asked: READ, DELETE, DESCRIBE, DESCRIBE_CONFIGS and
 #: ALTER_CONFIGS (every operation a group supports; there are no ACLs)
@@ -268,9 +271,28 @@ async def offset_commit(
 
 
 def _fetch_group(
+    state: BrokerState, version: int, group_id: str, topics: list[dict[str, Any]] | None, require_stable: bool
+) -> dict[str, Any]:
+    """One group's OffsetFetch answer in the v8+ shape (topics carry name and topic_id). With
+    ``require_stable``, partitions an open transaction holds offsets for are UNSTABLE_OFFSET_COMMIT."""
+    group = _fetch_group_rows(state, version, group_id, topics)
+    pending = getattr(getattr(state, "txn", None), "has_pending_offsets", None)
+    if require_stable and pending is not None and not group["error_code"]:
+        for t in group["topics"]:
+            for p in t["partitions"]:
+                if not p["error_code"] and pending(group_id, t["name"], p["partition_index"]):
+                    p.update(
+                        committed_offset=-1,
+                        committed_leader_epoch=-1,
+                        metadata="",
+                        error_code=UNSTABLE_OFFSET_COMMIT,
+                    )
+    return group
+
+
+def _fetch_group_rows(
     state: BrokerState, version: int, group_id: str, topics: list[dict[str, Any]] | None
 ) -> dict[str, Any]:
-    """One group's OffsetFetch answer in the v8+ shape (topics carry name and topic_id)."""
     coordinator = _coordinator(state)
     if coordinator is None:
         return {"group_id": group_id, "topics": [], "error_code": COORDINATOR_NOT_AVAILABLE}
@@ -323,13 +345,14 @@ async def offset_fetch(
         return {
             "throttle_time_ms": 0,
             "groups": [
-                _fetch_group(state, version, g["group_id"], g.get("topics")) for g in body.get("groups", [])
+                _fetch_group(state, version, g["group_id"], g.get("topics"), bool(body.get("require_stable")))
+                for g in body.get("groups", [])
             ],
         }
     topics = body.get("topics")
     if version < 2 and topics is None:
         topics = []
-    group = _fetch_group(state, version, body["group_id"], topics)
+    group = _fetch_group(state, version, body["group_id"], topics, bool(body.get("require_stable")))
     error = group["error_code"]
     out_topics = group["topics"]
     if version < 2 and error:

@@ -9,14 +9,22 @@ parked Fetch requests on those partitions are woken. With ``--fsync``, acks=1/-1
 the group committer to fsync the touched logs; acks=0 gets no response at all. Topics are created
 on first use when ``auto_create_topics_enable`` is on. acks=-1 is the same as acks=1 on one node.
 
+Transactional batches (attribute bit 4 of a partition's first batch) need the request's
+``transactional_id`` (else TRANSACTIONAL_ID_AUTHORIZATION_FAILED) and are verified with the
+transaction coordinator first, as Kafka does since KIP-890 part 1: a partition that is not in the
+producer's ongoing transaction gets INVALID_TXN_STATE (TRANSACTION_ABORTABLE from v11), a fenced
+epoch INVALID_PRODUCER_EPOCH, a transaction being completed NOT_ENOUGH_REPLICAS (retriable).
+
 What it must never do: acknowledge a batch the log refused or has not written, answer an acks=0
-request, or let one partition's failure affect another partition of the same request.
+request, let one partition's failure affect another partition of the same request, or append a
+transactional batch the coordinator did not verify.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 from typing import Any
 
 from kafkakit.broker.handlers.meta import maybe_auto_create
@@ -32,10 +40,22 @@ __all__ = ["HANDLERS", "handle_produce"]
 UNKNOWN_SERVER_ERROR = -1
 CORRUPT_MESSAGE = 2
 UNKNOWN_TOPIC_OR_PARTITION = 3
+NOT_ENOUGH_REPLICAS = 19
 INVALID_REQUIRED_ACKS = 21
+INVALID_PRODUCER_EPOCH = 47
 INVALID_TXN_STATE = 48
+CONCURRENT_TRANSACTIONS = 51
+TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53
 UNKNOWN_TOPIC_ID = 100
 KAFKA_STORAGE_ERROR = 56
+PRODUCER_FENCED = 90
+TRANSACTION_ABORTABLE = 120
+_PID_EPOCH = struct.Struct(">qh")  # producer id and epoch at bytes 43-52 of a v2 batch header
+_TXN_MESSAGES = {
+    INVALID_TXN_STATE: "Partition was not added to the transaction",
+    TRANSACTION_ABORTABLE: "Partition was not added to the transaction",
+    NOT_ENOUGH_REPLICAS: "Unable to verify the partition has been added to the transaction (CONCURRENT_TRANSACTIONS)",
+}
 
 
 def _partition_result(index: int, code: int, message: str | None = None) -> dict[str, Any]:
@@ -57,8 +77,7 @@ async def handle_produce(
     fail_all: tuple[int, str] | None = None
     if acks not in (0, 1, -1):
         fail_all = (INVALID_REQUIRED_ACKS, f"acks must be 0, 1 or -1 (all), got {acks}")
-    elif body["transactional_id"] is not None:
-        fail_all = (INVALID_TXN_STATE, "transactions are not supported by the kafkakit broker")
+    txn_id: str | None = body["transactional_id"]
     topics = state.topics
     touched: list[tuple[Partition, dict[str, Any]]] = []
     responses: list[dict[str, Any]] = []
@@ -91,6 +110,11 @@ async def handle_produce(
                     _partition_result(index, CORRUPT_MESSAGE, "the partition's record set is empty")
                 )
                 continue
+            if len(records) > 52 and records[22] & 0x10:  # a transactional batch
+                code = _verify_transactional(state, txn_id, records, found.name, index, version)
+                if code:
+                    parts_out.append(_partition_result(index, code, _TXN_MESSAGES.get(code)))
+                    continue
             p = partitions[index]
             try:
                 res = p.log.append(records, leader_epoch=p.leader_epoch)
@@ -119,6 +143,26 @@ async def handle_produce(
     if acks == 0:
         return None
     return {"responses": responses, "throttle_time_ms": 0, "node_endpoints": []}
+
+
+def _verify_transactional(
+    state: BrokerState, txn_id: str | None, records: Any, topic: str, partition: int, version: int
+) -> int:
+    """NONE when the transaction coordinator lets this transactional batch into the partition,
+    else the Produce error code (Kafka's translation of the coordinator's answer)."""
+    if not txn_id:
+        return TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+    if state.txn is None:
+        return NOT_ENOUGH_REPLICAS
+    pid, epoch = _PID_EPOCH.unpack_from(records, 43)
+    code: int = state.txn.verify_partition(txn_id, pid, epoch, topic, partition)
+    if code == PRODUCER_FENCED:
+        return INVALID_PRODUCER_EPOCH
+    if code == TRANSACTION_ABORTABLE and version < 11:
+        return INVALID_TXN_STATE
+    if code == CONCURRENT_TRANSACTIONS:
+        return NOT_ENOUGH_REPLICAS
+    return code
 
 
 async def _sync(state: BrokerState, touched: list[tuple[Partition, dict[str, Any]]]) -> None:

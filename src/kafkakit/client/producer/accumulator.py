@@ -1,19 +1,22 @@
 """RecordAccumulator: per-partition queues of open batches, filled by send() in the caller's thread.
 
-How it works: ``append()`` takes the accumulator lock once per record, charges the record's
-estimated size to the buffer-memory pool, and appends the record tuple ``(timestamp_ms, key,
-value, headers)`` to the last open batch of its partition (a new ``ProducerBatch`` when there is
-none or it is sealed/full). It returns the record's ``FutureRecordMetadata`` (batch + index). It wakes
-the sender (through ``wake``, thread-safe) only when a batch becomes ready to go: it filled up, or
-it is new and its linger deadline comes before the sender's next scheduled check. The sender (on the
-event loop) pops ready batches under the same lock, encodes them in bulk and later completes them
-with ``complete()``, which returns their bytes to the pool (waking blocked senders) and runs the
-records' callbacks. When the pool is exhausted ``append()`` returns None and the caller waits with
-``wait_for_space()`` (threads) or ``space_future()`` (asyncio), bounded by max_block_ms.
+How it works: a record goes into the last open batch of its partition under the accumulator lock
+(the common case is inlined in the producer core's send() closure; ``append()`` here handles the
+rest). A new ``ProducerBatch`` is charged ``max(batch_size, record size)`` bytes of the
+buffer-memory pool when it is created (as the Java client allocates a batch buffer), so appending
+to an open batch never touches the pool. Records are kept as tuples ``(timestamp_ms, key, value,
+headers)``; the record's ``FutureRecordMetadata`` is just (batch, index). The sender is woken
+(through ``wake``, thread-safe) only when a batch becomes ready to go: it filled up, or it is new
+and its linger deadline comes before the sender's next scheduled check. The sender (on the event
+loop) pops ready batches under the same lock, encodes them in bulk and later completes them with
+``complete_many()``, which returns their memory to the pool (waking blocked senders) and runs the
+records' callbacks. When the pool cannot give a new batch its memory ``append()`` returns None and
+the caller waits with ``wait_for_space()`` (threads) or ``space_future()`` (asyncio), bounded by
+max_block_ms.
 
 What it must never do: hold the lock while encoding, waking or running callbacks; wake the sender
-per record; lose a batch (every batch is in ``incomplete`` until ``complete()`` ran for it); or
-complete a batch twice.
+per record; lose a batch (every batch is in ``incomplete`` until ``complete()`` ran for it);
+complete a batch twice; or remove/replace a partition's deque in ``batches`` (send() caches them).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ class ProducerBatch:
         "partition",
         "records",
         "size",
+        "charged",
         "created",
         "sealed",
         "attempts",
@@ -73,6 +77,7 @@ class ProducerBatch:
         self.partition = partition
         self.records: list[RecordTuple] = []
         self.size = 0
+        self.charged = 0  # buffer memory held until completion
         self.created = created
         self.sealed = False
         self.attempts = 0
@@ -192,6 +197,9 @@ class RecordAccumulator:
         self.wakeup_pending = False
         # monotonic time of the sender's next scheduled look at the queues (inf: none scheduled)
         self.sender_deadline = 0.0
+        # set (without the lock) while a sender pass is scheduled or running on the loop thread; a
+        # thread in send() that sees it holds the GIL the sender is waiting for, and yields it
+        self.sender_busy = False
         self._wake = wake
         self._thread_waiters = 0
         self._async_waiters: list[asyncio.Future[None]] = []
@@ -201,16 +209,17 @@ class RecordAccumulator:
     def append(
         self, topic: str, partition: int, record: RecordTuple, size: int
     ) -> FutureRecordMetadata | None:
-        """Add one record; its future, or None when the buffer pool has no room for ``size`` bytes."""
+        """Add one record; its future, or None when the pool cannot give a new batch its memory.
+
+        A new batch is charged ``max(batch_size, size)`` bytes of buffer memory at once (as the
+        Java client allocates a batch buffer), so appending to an open batch never touches the pool.
+        """
         key = (topic, partition)
         wake = False
         fut: FutureRecordMetadata | None = None
         with self.lock:
-            if self.free < size:
-                return None
             if self.closed:
                 raise IllegalStateError("the producer is closed: cannot send more records")
-            self.free -= size
             dq = self.batches.get(key)
             if dq is None:
                 dq = self.batches[key] = deque()
@@ -230,29 +239,33 @@ class RecordAccumulator:
                         self.wakeup_pending = True
                     else:
                         b.sealed = True  # no room for this record: the full batch goes now
-                        wake = True
+                        if not self.wakeup_pending:
+                            self.wakeup_pending = wake = True
             if fut is None:
-                now = time.monotonic()
-                b = ProducerBatch(topic, partition, self.lock, now)
-                b.records.append(record)
-                b.size = size
-                dq.append(b)
-                self.incomplete.add(b)
-                if size >= self.batch_size:
-                    b.sealed = True
-                    wake = True
-                elif now + self.linger < self.sender_deadline:
-                    wake = True
-                if wake:
-                    if self.wakeup_pending:
-                        wake = False
-                    else:
-                        self.wakeup_pending = True
-                fut = FutureRecordMetadata(b, 0)
-                if not wake:
-                    return fut
-        self._wake()
+                charge = self.charge_for(size)
+                if self.free < charge:
+                    fut = None
+                else:
+                    self.free -= charge
+                    now = time.monotonic()
+                    b = ProducerBatch(topic, partition, self.lock, now)
+                    b.records.append(record)
+                    b.size = size
+                    b.charged = charge
+                    dq.append(b)
+                    self.incomplete.add(b)
+                    if (
+                        size >= self.batch_size or now + self.linger < self.sender_deadline
+                    ) and not self.wakeup_pending:
+                        self.wakeup_pending = wake = True
+                    fut = FutureRecordMetadata(b, 0)
+        if wake:
+            self._wake()
         return fut
+
+    def charge_for(self, size: int) -> int:
+        """Bytes of buffer memory a new batch starting with a ``size``-byte record takes."""
+        return min(max(self.batch_size, size), self.buffer_memory)
 
     def wait_for_space(self, size: int, timeout: float) -> bool:
         """Block (not on the event loop!) until ``size`` bytes are free or ``timeout`` passes."""
@@ -326,7 +339,8 @@ class RecordAccumulator:
                 batch.error = error
                 batch.in_flight = False
                 batch.encoded = None
-                freed += batch.size
+                freed += batch.charged
+                batch.charged = 0
                 done.append(batch)
             if freed:
                 self._release_locked(freed)

@@ -2,15 +2,19 @@
 
 How it works: the core owns an ``AsyncClient`` (metadata, connections), a ``RecordAccumulator`` and a
 ``Sender``, all living on one event loop (``await core.start()`` binds them to the running loop).
-``make_send()`` builds the hot path (``try_send`` is one variant) that runs in whatever thread
-calls send(): it serializes, checks types, looks the topic's partitions up in a cache rebuilt whenever the client's metadata snapshot
-changes, picks the partition (the user's partitioner, or the default: murmur2 for keys, a sticky
-random available partition for key None that moves on after batch_size bytes), checks the size
-against max_request_size, and appends to the accumulator. It never blocks: when metadata is missing
-it raises ``NeedMetadata`` and when the buffer pool is full ``NeedSpace``; the facades turn those into
-a bounded wait (``send_blocking`` in a foreign thread, ``send`` awaiting on the loop), both through
-the single ``_send_steps`` generator so timeouts and messages are written once. ``flush``/``close``
-come in the same two flavours and share ``begin_flush``/``abort_pending``.
+``make_send()`` builds the send() hot path as a closure; it runs in whatever thread calls send():
+it serializes, checks types, looks the topic's partitions up in a cache rebuilt whenever the
+client's metadata snapshot changes, picks the partition (the user's partitioner, or the default:
+murmur2 for keys, a sticky random available partition for key None that moves on after batch_size
+bytes), checks the size against max_request_size, and appends to the partition's open batch under
+the accumulator lock (``RecordAccumulator.append`` handles new/full batches and wakes the sender).
+In a thread other than the loop's it hands the GIL to the sender every 16 records while the sender
+is mid-pass or behind, so both make progress. It never blocks: when metadata is missing it reports
+``NeedMetadata`` and when the buffer pool is full ``NeedSpace`` -- raised by ``try_send``, or handed
+to the facade's slow path, which waits boundedly (``send_blocking`` in a foreign thread, ``send``
+awaiting on the loop), both through the single ``_send_steps`` generator so timeouts and messages
+are written once. ``flush``/``close`` come in the same two flavours and share
+``begin_flush``/``abort_pending``.
 
 What it must never do: block the event loop, hop threads per record, drop a record silently (every
 future completes: acknowledged, failed, or aborted at close with an error), or send after close.
@@ -194,11 +198,14 @@ class ProducerCore:
         client = self.client
         parts_state: list[Any] = [None, {}]  # (cluster snapshot, {topic: partitions}) built from it
         new_future = FutureRecordMetadata
-        now_s = time.time
+        now_ns = time.time_ns
         overhead = RECORD_OVERHEAD
 
         pause = time.sleep
-        yield_mask = 63 if yield_gil else -1
+        last_topic: str | None = None
+        last_partition = -1
+        last_queue: Any = None
+        yield_mask = 15 if yield_gil else -1
 
         def send(
             topic: str,
@@ -208,11 +215,12 @@ class ProducerCore:
             partition: int | None = None,
             timestamp_ms: int | None = None,
         ) -> FutureRecordMetadata:
+            """Queue one record and return its FutureRecordMetadata at once (see KafkaProducer.send)."""
             if core.closed:
                 raise IllegalStateError("KafkaProducer is closed: send() is not allowed after close()")
             if type(topic) is not str:
                 raise TypeError(f"topic must be a str, got {type(topic).__name__} ({topic!r})")
-            args = (topic, value, key, headers, partition, timestamp_ms)
+            raw_key, raw_value = key, value  # what the slow path retries with
             if key_ser is not None and key is not None:
                 key = key_ser(topic, key)
             if value_ser is not None and value is not None:
@@ -241,7 +249,7 @@ class ProducerCore:
                     need: Exception = NeedMetadata(topic, partition)
                     if slow is None:
                         raise need
-                    return slow(args, need)
+                    return slow((topic, raw_value, raw_key, headers, partition, timestamp_ms), need)
                 avail = cluster.available_partitions_for_topic(topic) or frozenset()
                 parts = parts_state[1][topic] = (sorted(all_p), sorted(avail), all_p)
             if partition is None:
@@ -261,19 +269,26 @@ class ProducerCore:
                 need = NeedMetadata(topic, partition)
                 if slow is None:
                     raise need
-                return slow(args, need)
+                return slow((topic, raw_value, raw_key, headers, partition, timestamp_ms), need)
             if size + 100 > max_request_size or size > buffer_memory:
                 exact = estimate_size_in_bytes(key, value, hdrs)
                 if exact > max_request_size or exact > buffer_memory:
                     return core._failed_future(topic, partition, key, value, hdrs, timestamp_ms, exact)
             if timestamp_ms is None:
-                timestamp_ms = int(now_s() * 1000)
+                timestamp_ms = now_ns() // 1_000_000
             record = (timestamp_ms, key, value, hdrs)
-            # fast path: room in the partition's open batch (RecordAccumulator.append does the rest)
+            # fast path: room in the partition's open batch, whose buffer memory is already charged
+            # (RecordAccumulator.append does the rest)
             fut: FutureRecordMetadata | None = None
-            with lock:
+            nonlocal last_topic, last_partition, last_queue
+            if topic is last_topic and partition == last_partition:
+                dq = last_queue  # partition queues live as long as the producer: safe to cache
+            else:
                 dq = queues.get((topic, partition))
-                if dq and acc.free >= size and not acc.closed:
+                if dq is not None:
+                    last_topic, last_partition, last_queue = topic, partition, dq
+            with lock:
+                if dq:
                     b = dq[-1]
                     if not b.sealed:
                         grown = b.size + size
@@ -281,23 +296,22 @@ class ProducerCore:
                             recs = b.records
                             recs.append(record)
                             b.size = grown
-                            acc.free -= size
                             n = len(recs)
                             fut = new_future(b, n - 1)
-                            if n & yield_mask or (len(dq) == 1 and not acc.wakeup_pending):
+                            if n & yield_mask or not (acc.sender_busy or len(dq) > 1):
                                 return fut
             if fut is not None:
-                # The sender is behind (full batches queued, or woken and not yet run): let its loop
-                # thread have the GIL now; a thread busy in send() would keep it for a whole switch
-                # interval (5 ms) at every step of the sender otherwise. Checked every 64 records.
+                # The sender is mid-pass or behind (full batches queued): let its loop thread have
+                # the GIL now; a thread busy in send() would keep it for a whole switch interval
+                # (5 ms) at every step of the sender otherwise. Checked every 16 records.
                 pause(0)
                 return fut
             fut = append_slow(topic, partition, record, size)  # type: ignore[arg-type]
             if fut is None:
-                need = NeedSpace(size)
+                need = NeedSpace(acc.charge_for(size))
                 if slow is None:
                     raise need
-                return slow(args, need)
+                return slow((topic, raw_value, raw_key, headers, partition, timestamp_ms), need)
             return fut
 
         return send

@@ -128,6 +128,7 @@ class Sender:
         """Schedule a pass (loop thread only; the accumulator uses ``wake_threadsafe``)."""
         if not self._scheduled and not self._stopped and self.loop is not None:
             self._scheduled = True
+            self.acc.sender_busy = True
             self.loop.call_soon(self._run)
 
     def stop(self) -> None:
@@ -146,6 +147,13 @@ class Sender:
     # --- one pass ------------------------------------------------------------------------------
 
     def _run(self) -> None:
+        try:
+            self._run_pass()
+        finally:
+            if not self._scheduled:
+                self.acc.sender_busy = False
+
+    def _run_pass(self) -> None:
         self._scheduled = False
         if self._timer is not None:
             self._timer.cancel()

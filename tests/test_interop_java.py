@@ -1,0 +1,389 @@
+"""The Java client (Apache Kafka's own command line tools) against kafkakit's embedded broker.
+
+The Java producer and consumer are the reference clients: everything they write must come back
+byte for byte, read by the Java console consumer and cross-checked with kafka-python (an
+independent decoder) and with raw Fetch requests (which show what the broker actually stored:
+codec, producer id, sequence numbers, offsets).
+
+Note on the wrappers: the console producer always overwrites ``compression.type`` with its own
+``--compression-codec`` option (default none), so a ``compression.type`` command property is
+silently ignored; :func:`java_produce` passes ``--compression-codec``. Its ``--timeout`` option
+(default 1000 ms) becomes ``linger.ms`` unless the property is given, which makes ``--sync``
+cost a second per record; :func:`java_produce` always sets ``linger.ms``.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.infra import parse_bootstrap, wait_until
+
+pytestmark = [pytest.mark.interop, pytest.mark.timeout(120)]
+
+CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
+CODEC_ID = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
+
+
+def cell(feature: str) -> pytest.MarkDecorator:
+    return pytest.mark.cell(client="java", broker="embedded", feature=feature)
+
+
+@pytest.fixture(scope="module")
+def java() -> Any:
+    """tests.infra.apache_kafka, once Java 17+ and the Kafka jars are known to be there."""
+    from tests import infra
+    from tests.infra import BrokerUnavailable
+    from tests.infra import apache_kafka as ak
+
+    try:
+        ak.check_available()
+    except BrokerUnavailable as exc:
+        infra.unavailable(f"Java client: {exc}")
+    return ak
+
+
+@pytest.fixture(scope="module")
+def bs(embedded_broker_module: Any) -> str:
+    return embedded_broker_module.bootstrap_servers
+
+
+# --------------------------------------------------------------------------------------
+# helpers
+
+
+def java_produce(
+    java: Any,
+    bootstrap: str,
+    topic: str,
+    messages: list[tuple[str, str]],
+    *,
+    codec: str = "none",
+    sync: bool = False,
+    props: dict[str, object] | None = None,
+) -> None:
+    """Console producer: (key, value) lines, ``--compression-codec codec``; linger.ms 0 with
+    ``sync`` (one record per request) and 50 otherwise (multi-record batches)."""
+    lines = "".join(f"{k}\t{v}\n" for k, v in messages)
+    args = ["--bootstrap-server", bootstrap, "--topic", topic, "--compression-codec", codec]
+    if sync:
+        args.append("--sync")
+    args += ["--reader-property", "parse.key=true", "--reader-property", "key.separator=\t"]
+    all_props: dict[str, object] = {"linger.ms": 0 if sync else 50, **(props or {})}
+    for k, v in all_props.items():
+        args += ["--command-property", f"{k}={v}"]
+    res = java.run_java_tool(java.CONSOLE_PRODUCER, args, input=lines, timeout=90)
+    # async sends only log their failures: any ERROR line means a record was not acknowledged
+    assert " ERROR " not in res.stderr and "Exception" not in res.stderr, res.stderr[-3000:]
+
+
+class Wire:
+    """A tiny blocking Kafka connection speaking kafkakit.protocol's codec (one request at a time)."""
+
+    def __init__(self, bootstrap: str, timeout: float = 10.0) -> None:
+        host, port = parse_bootstrap(bootstrap)[0]
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.correlation_id = 0
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> Wire:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _recv(self, n: int) -> bytes:
+        buf = bytearray()
+        while len(buf) < n:
+            chunk = self.sock.recv(n - len(buf))
+            if not chunk:
+                raise ConnectionError("broker closed the connection")
+            buf += chunk
+        return bytes(buf)
+
+    def call(self, api_name: str, version: int, body: dict[str, Any]) -> dict[str, Any]:
+        from kafkakit.protocol import api
+        from kafkakit.protocol.frame import decode_response, encode_request, response_correlation_id
+
+        a = api(api_name)
+        self.correlation_id += 1
+        self.sock.sendall(encode_request(a, version, self.correlation_id, "kafkakit-interop-test", body))
+        (size,) = struct.unpack(">i", self._recv(4))
+        frame = self._recv(size)
+        assert response_correlation_id(frame) == self.correlation_id
+        return decode_response(a, version, frame)
+
+
+def raw_batches(bootstrap: str, topic: str, partition: int = 0) -> list[tuple[Any, list[Any]]]:
+    """Every stored batch of a partition, as (BatchHeader, records), read with raw Fetch v12."""
+    from kafkakit.record import decode_batch, iter_batches
+
+    out: list[tuple[Any, list[Any]]] = []
+    offset = 0
+    with Wire(bootstrap) as w:
+        while True:
+            resp = w.call(
+                "Fetch",
+                12,
+                {
+                    "max_wait_ms": 0,
+                    "min_bytes": 0,
+                    "max_bytes": 64 * 1024 * 1024,
+                    "isolation_level": 0,
+                    "session_id": 0,
+                    "session_epoch": -1,
+                    "topics": [
+                        {
+                            "topic": topic,
+                            "partitions": [
+                                {"partition": partition, "fetch_offset": offset, "partition_max_bytes": 8 << 20}
+                            ],
+                        }
+                    ],
+                },
+            )
+            assert resp["error_code"] == 0, resp
+            p = resp["responses"][0]["partitions"][0]
+            assert p["error_code"] == 0, p
+            records = p["records"] or b""
+            got = 0
+            for _pos, header, view in iter_batches(records):
+                if header.last_offset < offset:
+                    continue
+                out.append(decode_batch(view))
+                offset = header.next_offset
+                got += 1
+            if offset >= p["high_watermark"]:
+                return out
+            assert got, f"no progress fetching {topic}-{partition} at offset {offset}"
+
+
+def kp_read(bootstrap: str, topic: str, partitions: int = 1) -> dict[int, list[tuple[int, bytes | None, bytes]]]:
+    """kafka-python: every record of every partition as (offset, key, value), by partition."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    tps = [TopicPartition(topic, p) for p in range(partitions)]
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=5000)
+    try:
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        ends = consumer.end_offsets(tps)
+        out: dict[int, list[tuple[int, bytes | None, bytes]]] = {tp.partition: [] for tp in tps}
+        deadline = time.monotonic() + 30
+        while sum(len(v) for v in out.values()) < sum(ends.values()) and time.monotonic() < deadline:
+            for tp, msgs in consumer.poll(timeout_ms=500).items():
+                out[tp.partition] += [(m.offset, m.key, m.value) for m in msgs]
+        return out
+    finally:
+        consumer.close()
+
+
+def kp_create_topic(bootstrap: str, topic: str, partitions: int) -> None:
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.create_topics([NewTopic(topic, partitions, 1)])
+    finally:
+        admin.close()
+
+
+def payloads(tag: str, n: int) -> list[tuple[str, str]]:
+    """(key, value) text lines: keys repeat, values vary in size and repeat (compressible)."""
+    return [(f"k{i % 7}", f"{tag}-{i:05d}-" + "abcdefghij"[: i % 11] * (1 + i % 13)) for i in range(n)]
+
+
+# --------------------------------------------------------------------------------------
+# produce / consume with every codec
+
+
+@pytest.mark.parametrize("codec", [pytest.param(c, marks=cell(f"produce/consume {c}")) for c in CODECS])
+def test_java_produce_consume_codec(java: Any, bs: str, topic_name: str, codec: str) -> None:
+    n = 400
+    sent = payloads(codec, n)
+    java_produce(java, bs, topic_name, sent, codec=codec)
+
+    # what the broker stored: the producer's codec (compression.type=producer), offsets 0..n-1
+    batches = raw_batches(bs, topic_name)
+    assert {h.compression for h, _ in batches} == {CODEC_ID[codec]}
+    assert len(batches) < n  # linger.ms=50: the producer really sent multi-record batches
+    stored = [(r.offset, r.key, r.value) for _, recs in batches for r in recs]
+    want = [(i, k.encode(), v.encode()) for i, (k, v) in enumerate(sent)]
+    assert stored == want
+
+    # the Java consumer reads back exactly what was sent, in order
+    got = java.console_consume(bs, topic_name, max_messages=n, print_key=True, timeout_ms=20000)
+    assert got == sent
+
+    # cross-check with kafka-python
+    assert kp_read(bs, topic_name) == {0: want}
+
+
+# --------------------------------------------------------------------------------------
+# idempotent producer
+
+
+@cell("idempotent producer")
+def test_java_idempotent_producer(java: Any, bs: str, topic_name: str) -> None:
+    """Java's defaults (enable.idempotence=true, acks=all), spelled out: every stored batch carries
+    the producer id from InitProducerId, epoch 0 and consecutive sequence numbers; a second producer
+    gets a new id and starts again at sequence 0."""
+    first, second = payloads("a", 30), payloads("b", 20)
+    props = {"enable.idempotence": "true", "acks": "all"}
+    java_produce(java, bs, topic_name, first, sync=True, props=props)
+    java_produce(java, bs, topic_name, second, sync=True, props=props)
+
+    batches = raw_batches(bs, topic_name)
+    headers = [h for h, _ in batches]
+    assert [h.records_count for h in headers] == [1] * 50  # --sync, linger 0: one record per batch
+    assert [h.base_offset for h in headers] == list(range(50))
+    pids = [h.producer_id for h in headers]
+    assert pids[0] >= 0 and pids[30] >= 0
+    assert set(pids[:30]) == {pids[0]} and set(pids[30:]) == {pids[30]} and pids[0] != pids[30]
+    assert [h.producer_epoch for h in headers] == [0] * 50
+    assert [h.base_sequence for h in headers] == list(range(30)) + list(range(20))
+    assert not any(h.is_transactional for h in headers)
+
+    want = first + second
+    assert java.console_consume(bs, topic_name, max_messages=50, print_key=True, timeout_ms=20000) == want
+    assert kp_read(bs, topic_name) == {0: [(i, k.encode(), v.encode()) for i, (k, v) in enumerate(want)]}
+
+
+# --------------------------------------------------------------------------------------
+# consumer group of console consumers
+
+
+def _group_members(bootstrap: str, group: str) -> dict[str, list[int]]:
+    """member_id -> assigned partitions (DescribeGroups via kafka-python), {} unless Stable."""
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        desc = admin.describe_groups([group])[group]
+    finally:
+        admin.close()
+    if desc.get("group_state") != "Stable":
+        return {}
+    out = {}
+    for m in desc.get("members", []):
+        assignment = m.get("member_assignment") or {}
+        parts: list[int] = []
+        for t in assignment.get("assigned_partitions", []) or []:
+            parts += list(t.get("partitions", []))
+        out[m["member_id"]] = sorted(parts)
+    return out
+
+
+@cell("consumer group: 2 members split partitions, commit, resume")
+def test_java_console_consumer_group(java: Any, bs: str, topic_name: str) -> None:
+    from kafka import KafkaProducer, TopicPartition
+    from kafka.admin import KafkaAdminClient
+
+    parts, per_part = 4, 25
+    n = parts * per_part
+    group = f"{topic_name}-g"
+    kp_create_topic(bs, topic_name, parts)
+
+    results: dict[str, list[str]] = {}
+    errors: list[BaseException] = []
+
+    def consume(name: str) -> None:
+        try:
+            results[name] = java.console_consume(
+                bs, topic_name, max_messages=n // 2, group=group, timeout_ms=45000, from_beginning=True
+            )
+        except BaseException as exc:  # noqa: BLE001 -- reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=consume, args=(name,)) for name in ("c1", "c2")]
+    for t in threads:
+        t.start()
+    # both members joined and got partitions before anything is produced
+    members = wait_until(
+        lambda: (m := _group_members(bs, group)) and len(m) == 2 and all(m.values()) and m,
+        timeout=45,
+        what="2 console consumers in a stable group",
+    )
+    assert sorted(p for ps in members.values() for p in ps) == [0, 1, 2, 3]
+    assert sorted(len(ps) for ps in members.values()) == [2, 2]
+
+    producer = KafkaProducer(bootstrap_servers=bs, linger_ms=5)
+    sent = [f"p{p}-{i}" for p in range(parts) for i in range(per_part)]
+    for value in sent:
+        producer.send(topic_name, value=value.encode(), partition=int(value[1]))
+    producer.flush()
+    producer.close()
+
+    for t in threads:
+        t.join(90)
+    assert not errors, errors
+    assert not any(t.is_alive() for t in threads)
+
+    c1, c2 = results["c1"], results["c2"]
+    assert len(c1) == n // 2 and len(c2) == n // 2
+    assert sorted(c1 + c2) == sorted(sent)  # every record exactly once across the group
+    p1 = {v.split("-")[0] for v in c1}
+    p2 = {v.split("-")[0] for v in c2}
+    assert len(p1) == 2 and len(p2) == 2 and not p1 & p2  # each member read exactly its 2 partitions
+    for part in range(parts):  # per-partition order preserved
+        mine = c1 if f"p{part}" in p1 else c2
+        assert [v for v in mine if v.startswith(f"p{part}-")] == [f"p{part}-{i}" for i in range(per_part)]
+
+    # committed offsets: the end of every partition
+    admin = KafkaAdminClient(bootstrap_servers=bs)
+    try:
+        committed = admin.list_group_offsets(group)[group]
+    finally:
+        admin.close()
+    assert {tp: om.offset for tp, om in committed.items()} == {
+        TopicPartition(topic_name, p): per_part for p in range(parts)
+    }
+
+    # a third member resumes from the commits: it sees only what is produced afterwards
+    producer = KafkaProducer(bootstrap_servers=bs)
+    more = [f"p{p}-late" for p in range(parts)]
+    for value in more:
+        producer.send(topic_name, value=value.encode(), partition=int(value[1]))
+    producer.flush()
+    producer.close()
+    c3 = java.console_consume(bs, topic_name, max_messages=parts, group=group, timeout_ms=30000)
+    assert sorted(c3) == sorted(more)
+
+
+# --------------------------------------------------------------------------------------
+# perf tools
+
+
+@cell("producer/consumer perf test 50k")
+def test_java_perf_tools_50k(java: Any, bs: str, topic_name: str) -> None:
+    from kafka import KafkaConsumer, TopicPartition
+
+    n = 50_000
+    kp_create_topic(bs, topic_name, 1)
+    res = java.producer_perf_test(bs, topic_name, num_records=n, record_size=100, timeout=120)
+    assert res.records == n
+    assert res.records_per_sec > 0
+
+    consumer = KafkaConsumer(bootstrap_servers=bs)
+    tp = TopicPartition(topic_name, 0)
+    try:
+        assert consumer.end_offsets([tp]) == {tp: n}
+        assert consumer.beginning_offsets([tp]) == {tp: 0}
+    finally:
+        consumer.close()
+
+    batches = raw_batches(bs, topic_name)
+    assert sum(h.records_count for h, _ in batches) == n
+    assert all(len(r.value) == 100 and r.key is None for _, recs in batches for r in recs)
+    assert [r.offset for _, recs in batches for r in recs] == list(range(n))
+
+    cres = java.consumer_perf_test(bs, topic_name, messages=n, timeout_ms=30000)
+    assert cres.records == n
