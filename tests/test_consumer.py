@@ -43,6 +43,7 @@ def create_topic(bootstrap: str, topic: str, partitions: int = 1) -> None:
         admin.close()
     deadline = time.monotonic() + 30
     from kafka import KafkaConsumer as KC
+    from kafka import TopicPartition as KTopicPartition
 
     kc = KC(bootstrap_servers=bootstrap)
     try:
@@ -196,7 +197,9 @@ def test_seek_and_positions(bootstrap: str, topic: str) -> None:
     c.close()
 
 
-def test_offsets_for_times(bootstrap: str, topic: str) -> None:
+def test_offsets_for_times(bootstrap: str, topic: str, bootstrap_broker: str) -> None:
+    if bootstrap_broker == "tansu":
+        pytest.xfail("tansu answers ListOffsets by timestamp with offset 0 whatever the timestamp")
     base = 1_650_000_000_000
     produce(
         bootstrap,
@@ -303,7 +306,9 @@ def test_metadata_and_metrics(bootstrap: str, topic: str) -> None:
     assert c.bootstrap_connected()
     assert topic in c.topics()
     assert c.partitions_for_topic(topic) == {0, 1, 2}
-    assert c.partitions_for_topic(f"missing-{uuid.uuid4().hex}") is None
+    c2 = consumer(bootstrap, allow_auto_create_topics=False)
+    assert c2.partitions_for_topic(f"missing-{uuid.uuid4().hex}") is None
+    c2.close()
     c.assign([TopicPartition(topic, 0)])
     assert len(drain(c, 100)) == 100
     m = c.metrics()
@@ -322,6 +327,7 @@ def test_metadata_and_metrics(bootstrap: str, topic: str) -> None:
 
 def test_commit_and_committed_with_a_group_id(bootstrap: str, topic: str, topic_name: str) -> None:
     from kafka import KafkaConsumer as KC
+    from kafka import TopicPartition as KTopicPartition
 
     produce(bootstrap, topic, [{"value": b"x", "partition": 1}] * 10)
     tp = TopicPartition(topic, 1)
@@ -338,7 +344,7 @@ def test_commit_and_committed_with_a_group_id(bootstrap: str, topic: str, topic_
     assert isinstance(om, OffsetAndMetadata) and (om.offset, om.metadata) == (6, "meta")
     # kafka-python sees the same committed offset
     kc = KC(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
-    assert kc.committed(tp) == 6
+    assert kc.committed(KTopicPartition(*tp)) == 6
     kc.close()
     # a new consumer of the group starts at the committed offset
     c.close()

@@ -273,6 +273,10 @@ class KafkaConsumer:
                     return
                 try:
                     batch = self._run(core.next_batch(min(remaining, _FOREVER)), listeners=True)
+                except IllegalStateError:
+                    if self._closed or core.closed:
+                        return  # closed from another thread while waiting
+                    raise
                 finally:
                     core.run_commit_callbacks()
                 if batch is None:
