@@ -262,7 +262,7 @@ def test_deserializer_error_keeps_the_position(bootstrap: str, topic: str) -> No
     c.close()
 
 
-def test_auto_offset_reset_policies(bootstrap: str, topic: str) -> None:
+def test_auto_offset_reset_policies(bootstrap: str, topic: str, bootstrap_broker: str) -> None:
     produce(bootstrap, topic, [{"value": b"x", "partition": 0}] * 5, one_by_one=True)
     tp = TopicPartition(topic, 0)
     for reset, expected in (("earliest", 0), ("smallest", 0), ("latest", 5), ("largest", 5)):
@@ -276,6 +276,9 @@ def test_auto_offset_reset_policies(bootstrap: str, topic: str) -> None:
         c.poll(timeout_ms=1000)
     c.seek(tp, 4)
     assert [r.offset for r in drain(c, 1)] == [4]
+    if bootstrap_broker == "tansu":
+        c.close()
+        pytest.xfail("tansu answers a fetch beyond the log end with no records instead of OFFSET_OUT_OF_RANGE")
     # out of range with policy none
     c.seek(tp, 1000)
     with pytest.raises(OffsetOutOfRangeError, match="out of range"):
@@ -325,7 +328,7 @@ def test_metadata_and_metrics(bootstrap: str, topic: str) -> None:
     c.close()
 
 
-def test_commit_and_committed_with_a_group_id(bootstrap: str, topic: str, topic_name: str) -> None:
+def test_commit_and_committed_with_a_group_id(bootstrap: str, topic: str, bootstrap_broker: str) -> None:
     from kafka import KafkaConsumer as KC
     from kafka import TopicPartition as KTopicPartition
 
@@ -341,7 +344,8 @@ def test_commit_and_committed_with_a_group_id(bootstrap: str, topic: str, topic_
     assert c.committed(tp) == 4
     c.commit({tp: OffsetAndMetadata(6, "meta", -1)})
     om = c.committed(tp, metadata=True)
-    assert isinstance(om, OffsetAndMetadata) and (om.offset, om.metadata) == (6, "meta")
+    # tansu drops commit metadata (kafka-python reads back None there too)
+    assert isinstance(om, OffsetAndMetadata) and (om.offset, om.metadata) == (6, "" if bootstrap_broker == "tansu" else "meta")
     # kafka-python sees the same committed offset
     kc = KC(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
     assert kc.committed(KTopicPartition(*tp)) == 6

@@ -100,6 +100,7 @@ class _Connection(asyncio.BufferedProtocol):
         self.state = server.state
         self.transport: asyncio.Transport | None = None
         self.peer = "?"
+        self.client_host = "/127.0.0.1"
         self._buf = bytearray(_READ_BUFFER)
         self._view = memoryview(self._buf)
         self._start = 0  # first unparsed byte in _buf
@@ -128,6 +129,7 @@ class _Connection(asyncio.BufferedProtocol):
         peer = transport.get_extra_info("peername")
         if peer:
             self.peer = f"{peer[0]}:{peer[1]}"
+            self.client_host = f"/{peer[0]}"
         self.server.connections.add(self)
         self._worker = asyncio.get_running_loop().create_task(self._run())
         log.debug("connection from %s", self.peer)
@@ -298,6 +300,7 @@ class _Connection(asyncio.BufferedProtocol):
 
     async def _handle(self, frame: bytes | bytearray) -> list[bytes] | None:
         header, pos = decode_header(frame)
+        header = header._replace(client_host=self.client_host)
         key, version = header.api_key, header.api_version
         api = API_BY_KEY.get(key)
         if api is None:

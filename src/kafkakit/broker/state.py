@@ -75,7 +75,9 @@ class BrokerConfig:
     # group coordinator settings (used by broker/groups.py)
     group_min_session_timeout_ms: int = 6_000
     group_max_session_timeout_ms: int = 1_800_000
-    group_initial_rebalance_delay_ms: int = 0
+    # Kafka's default is 3000 ms; short here so tests start fast, long enough that members
+    # started together join one generation (kafka-python 3 can stall on back-to-back rebalances)
+    group_initial_rebalance_delay_ms: int = 100
     offsets_retention_minutes: int = 10_080
     #: idempotent producer state is forgotten after this long without writes
     producer_id_expiration_ms: int = 86_400_000

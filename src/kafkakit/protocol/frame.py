@@ -29,6 +29,7 @@ class RequestHeader(NamedTuple):
     api_version: int
     correlation_id: int
     client_id: str | None
+    client_host: str = ""  # filled in by a server from the peer address ("/127.0.0.1")
 
 
 def request_header_flexible(api_key: int, api_version: int) -> bool:
