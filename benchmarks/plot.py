@@ -92,8 +92,9 @@ def render_markdown(results: dict[str, Any]) -> str:
         "## Machine",
         "",
         f"- date: {m['date']}; whole run: {results.get('elapsed_s', 0) / 60:.1f} min",
-        f"- CPU: {m['cores']} cores, {m['cpu']}; load average at start {m.get('load_average', 0):.1f} "
-        "(the machine was shared with other work: treat small differences as noise)",
+        f"- CPU: {m['cores']} cores, {m['cpu']}; load average {m.get('load_average', 0):.1f} at the start, "
+        f"{m.get('load_average_end', 0):.1f} at the end (other work shared the machine: read the min-max "
+        "spread before trusting small differences)",
         f"- Python {m['python']} ({m['implementation']}), {m['platform']}",
         f"- clients: kafkakit {m['kafkakit']}, kafka-python {m['kafka-python']}, aiokafka {m['aiokafka']}, "
         f"confluent-kafka {m['confluent-kafka']} (librdkafka {m.get('librdkafka', '?')})",

@@ -28,7 +28,8 @@ provisioned, else tansu; ``--broker`` picks). Each measurement runs in a fresh s
 Each figure is the median of ``--repeat`` runs (min-max shown); every comparison is a ratio to
 kafkakit (sync) from the same run. The report goes to docs/benchmarks.md with a PNG chart beside it
 (plot.py) recording the machine (cores, Python, date, load). ``--quick`` is a smoke run (small
-counts, one repetition, about two minutes); the default run takes about 10-15 minutes on 2 cores.
+counts, one repetition, about a minute); the default run (five repetitions) takes about 10-15
+minutes on 2 cores.
 
 What it must never do: run in the test suite, compare figures from different runs, or stop at the
 first failed measurement (failures are reported in the document and the run goes on).
@@ -72,12 +73,12 @@ CODECS = ["none", "lz4"]
 class Settings:
     def __init__(self, quick: bool, repeat: int | None) -> None:
         self.quick = quick
-        self.repeat = repeat or (1 if quick else 3)
-        self.records = {100: 20_000, 1024: 5_000} if quick else {100: 100_000, 1024: 30_000}
+        self.repeat = repeat or (1 if quick else 5)
+        self.records = {100: 20_000, 1024: 5_000} if quick else {100: 200_000, 1024: 50_000}
         self.e2e_rate = 1000.0
         self.e2e_seconds = 1.0 if quick else 3.0
         self.e2e_warmup = 0.5 if quick else 1.0
-        self.broker_records = 10_000 if quick else 50_000
+        self.broker_records = 20_000 if quick else 200_000
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -468,6 +469,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         broker.stop()
     results["elapsed_s"] = time.monotonic() - started
+    results["machine"]["load_average_end"] = os.getloadavg()[0]
 
     from plot import plot, render_markdown
 

@@ -27,6 +27,7 @@ from kafkakit.client.admin import (
     OffsetSpec,
     OffsetTimestamp,
 )
+from kafkakit.client.config import UnrecognizedConfigError
 from kafkakit.errors import (
     GroupIdNotFoundError,
     IllegalStateError,
@@ -36,7 +37,6 @@ from kafkakit.errors import (
     TopicAlreadyExistsError,
     UnknownTopicOrPartitionError,
 )
-from kafkakit.client.config import UnrecognizedConfigError
 from kafkakit.structs import OffsetAndMetadata, TopicPartition
 from tests.infra import api_versions as wire_api_versions
 from tests.infra import free_port, parse_bootstrap, wait_until
@@ -126,7 +126,12 @@ def test_create_with_options_and_configs(
 ) -> None:
     skip_on(bootstrap_broker, "tansu", why="DescribeConfigs returns no topic configs")
     admin.create_topics(
-        {topic_name: {"num_partitions": 2, "configs": {"retention.ms": 86400000, "cleanup.policy": "delete"}}},
+        {
+            topic_name: {
+                "num_partitions": 2,
+                "configs": {"retention.ms": 86400000, "cleanup.policy": "delete"},
+            }
+        },
         wait_for_metadata=True,
     )
     resource = [ConfigResource(ConfigResourceType.TOPIC, topic_name)]
@@ -145,9 +150,10 @@ def test_create_with_options_and_configs(
     after = wait_until(altered, timeout=30, what="altered config visible")
     # incremental: cleanup.policy was left alone
     assert after["topic"][topic_name]["cleanup.policy"]["value"] == "delete"
-    assert admin.describe_configs(resource, config_filter="all")["topic"][topic_name]["retention.ms"][
-        "value"
-    ] == "3600000"
+    assert (
+        admin.describe_configs(resource, config_filter="all")["topic"][topic_name]["retention.ms"]["value"]
+        == "3600000"
+    )
 
     with pytest.raises(ValueError, match="no.such.key"):
         admin.alter_configs([ConfigResource("topic", topic_name, {"no.such.key": "1"})])
@@ -156,7 +162,9 @@ def test_create_with_options_and_configs(
         admin.describe_configs([ConfigResource("topic", missing)])
 
 
-def test_create_partitions(admin: KafkaAdminClient, peer: Any, bootstrap_broker: str, topic_name: str) -> None:
+def test_create_partitions(
+    admin: KafkaAdminClient, peer: Any, bootstrap_broker: str, topic_name: str
+) -> None:
     skip_on(bootstrap_broker, "tansu", why="no CreatePartitions")
     admin.create_topics({topic_name: {"num_partitions": 1}}, wait_for_metadata=True)
     grown = admin.create_partitions({topic_name: NewPartitions(3)})
@@ -234,9 +242,7 @@ def test_group_operations_match_kafka_python(
     assert admin.alter_group_offsets(group, {tp0: OffsetAndMetadata(2, "note", -1)}) == {tp0: NoError}
     assert admin.list_group_offsets({group: [tp0]})[group][tp0] == (2, "note", -1)
 
-    reset = admin.reset_group_offsets(
-        group, {tp0: OffsetSpec.EARLIEST, tp1: OffsetTimestamp(2**62)}
-    )
+    reset = admin.reset_group_offsets(group, {tp0: OffsetSpec.EARLIEST, tp1: OffsetTimestamp(2**62)})
     assert reset == {tp0: {"error": NoError, "offset": 0}, tp1: {"error": NoError, "offset": 5}}
     assert admin.reset_group_offsets(group, {tp0: 99}) == {tp0: {"error": NoError, "offset": 5}}
     assert admin.reset_group_offsets(group, {tp0: 3})[tp0]["offset"] == 3

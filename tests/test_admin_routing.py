@@ -149,7 +149,11 @@ def test_create_topics_follows_the_controller_after_not_controller(scripted: Any
         if node == 1:  # the controller moved: tell the client, and point metadata at broker 2
             cluster.controller = 2
             return {"topics": [{"name": n, "error_code": 41, "error_message": None} for n in names]}
-        return {"topics": [{"name": n, "error_code": 0, "num_partitions": 3, "replication_factor": 1} for n in names]}
+        return {
+            "topics": [
+                {"name": n, "error_code": 0, "num_partitions": 3, "replication_factor": 1} for n in names
+            ]
+        }
 
     cluster = scripted(2, {"CreateTopics": create})
     with KafkaAdminClient(bootstrap_servers=cluster.bootstrap_servers, retry_backoff_ms=10) as admin:
@@ -176,7 +180,11 @@ def test_only_the_refused_topics_are_resent(scripted: Any) -> None:
     with KafkaAdminClient(bootstrap_servers=cluster.bootstrap_servers, retry_backoff_ms=10) as admin:
         result = admin.delete_topics(["a", "b"])
     assert [(r["name"], r["error_code"]) for r in result["topics"]] == [("a", 0), ("b", 0)]
-    sent = [(node, [t["name"] for t in body["topics"]]) for node, api, body in cluster.log if api == "DeleteTopics"]
+    sent = [
+        (node, [t["name"] for t in body["topics"]])
+        for node, api, body in cluster.log
+        if api == "DeleteTopics"
+    ]
     assert sent == [(1, ["a", "b"]), (2, ["b"])]
 
 
@@ -231,7 +239,9 @@ def test_delete_records_follows_the_leader(scripted: Any) -> None:
     cluster = scripted(2, {"DeleteRecords": delete_records})
     cluster.leaders[tp] = 1
     with KafkaAdminClient(bootstrap_servers=cluster.bootstrap_servers, retry_backoff_ms=10) as admin:
-        assert admin.delete_records({tp: 4}) == {tp: {"partition_index": 0, "low_watermark": 4, "error_code": 0}}
+        assert admin.delete_records({tp: 4}) == {
+            tp: {"partition_index": 0, "low_watermark": 4, "error_code": 0}
+        }
     assert cluster.calls("DeleteRecords") == [1, 2]
 
 

@@ -161,6 +161,11 @@ def test_seek_position_pause_resume_and_offset_queries(
             assert [r.offset for r in await take(c, 20)] == list(range(10, 30))
             with pytest.raises(ValueError, match="offset"):
                 c.seek(tp, -1)
+            assert topic in await c.topics()
+            assert await c.partitions_for_topic(topic) == {0}
+            assert c.bootstrap_connected()
+            fm = c.metrics()["consumer-fetch-manager-metrics"]
+            assert fm["records-consumed-total"] >= 25.0
 
     run(body())
 
@@ -244,6 +249,10 @@ def test_group_subscribe_coroutine_listener_commit_and_rebalance(
                 assert not c1.assignment() & c2.assignment()
                 assert ("revoked", all_tps) in rec1.events
                 assert rec2.events[-1] == ("assigned", c2.assignment())
+                owned = c2.assignment()
+                await c2.unsubscribe()
+                assert c2.assignment() == set() and c2.subscription() is None
+                assert rec2.events[-1] == ("revoked", owned)
             finally:
                 await c2.stop()
         finally:

@@ -126,8 +126,9 @@ def test_api_versions_lists_exactly_what_the_dispatch_table_serves(broker: Broke
     assert listed[18] == (0, 4)
     for key, (lo, hi) in listed.items():
         assert (lo, hi) == (API_BY_KEY[key].min_version, API_BY_KEY[key].max_version)
-    for txn_key in (24, 25, 26, 28):  # transactions are not implemented: not advertised
-        assert txn_key not in listed
+    for txn_key in (22, 24, 25, 26, 28):  # transactions are served (tests/test_broker_txn.py)
+        assert txn_key in listed
+    assert resp["finalized_features"] == []  # no transaction.version 2: clients keep protocol v1
 
 
 def test_api_versions_newer_than_supported_answers_v0_with_error_35(broker: Broker) -> None:
@@ -164,9 +165,9 @@ def test_sasl_handshake_refuses_every_mechanism(broker: Broker) -> None:
 
 
 def test_api_not_implemented_gets_unsupported_version_in_its_error_field(broker: Broker) -> None:
-    body = {"transactional_id": "t", "producer_id": 1, "producer_epoch": 0, "group_id": "g"}
+    body = {"group_id": "g", "member_id": "m", "member_epoch": 0, "subscribed_topic_names": ["t"]}
     with Wire(broker.bootstrap_servers) as w:
-        resp = w.request("AddOffsetsToTxn", 0, body)
+        resp = w.request("ConsumerGroupHeartbeat", 0, body)  # KIP-848 groups are not served
     assert resp["error_code"] == UNSUPPORTED_VERSION
 
 

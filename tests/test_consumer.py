@@ -564,3 +564,31 @@ def test_consumer_timeout_default_is_infinite() -> None:
     from kafkakit.client.config import CONSUMER_DEFAULTS
 
     assert math.isinf(CONSUMER_DEFAULTS["consumer_timeout_ms"])
+
+
+def test_read_committed_hides_aborted_transactions(apache_kafka: Any, topic_name: str) -> None:
+    from confluent_kafka import Producer
+
+    bootstrap = apache_kafka.bootstrap_servers
+    create_topic(bootstrap, topic_name, 1)
+    p = Producer({"bootstrap.servers": bootstrap, "transactional.id": f"tx-{uuid.uuid4().hex[:8]}"})
+    p.init_transactions(30)
+    for tag, commit in (("c1", True), ("ab", False), ("c2", True)):
+        p.begin_transaction()
+        for i in range(5):
+            p.produce(topic_name, value=f"{tag}-{i}".encode(), partition=0)
+        p.flush(30)
+        if commit:
+            p.commit_transaction(30)
+        else:
+            p.abort_transaction(30)
+    tp = TopicPartition(topic_name, 0)
+    committed_only = [f"{t}-{i}".encode() for t in ("c1", "c2") for i in range(5)]
+    everything = [f"{t}-{i}".encode() for t in ("c1", "ab", "c2") for i in range(5)]
+    for level, expected in (("read_committed", committed_only), ("read_uncommitted", everything)):
+        c = consumer(bootstrap, isolation_level=level, consumer_timeout_ms=3000)
+        c.assign([tp])
+        assert [m.value for m in c] == expected, level
+        # the position moves past the transaction markers too
+        assert c.position(tp) == c.end_offsets([tp])[tp] == 18
+        c.close()

@@ -332,3 +332,28 @@ def test_topic_gaining_partitions_triggers_a_rebalance(apache_kafka: Any, topic_
     admin.close()
     wait_for(lambda: len(m.owned) == 3, 60, "the new partition")
     m.leave()
+
+
+def test_listener_error_reaches_poll_and_the_group_goes_on(embedded_broker: Any, topic_name: str) -> None:
+    bootstrap = embedded_broker.bootstrap_servers
+    create_topic(bootstrap, topic_name, 2)
+    calls: list[str] = []
+
+    class Failing(ConsumerRebalanceListener):
+        def on_partitions_revoked(self, revoked: Any) -> None:
+            calls.append("revoked")
+
+        def on_partitions_assigned(self, assigned: Any) -> None:
+            calls.append("assigned")
+            raise ValueError("listener bug")
+
+    c = KafkaConsumer(bootstrap_servers=bootstrap, group_id=f"g-{uuid.uuid4().hex[:8]}", **FAST)
+    c.subscribe([topic_name], listener=Failing())
+    with pytest.raises(ValueError, match="listener bug"):
+        for _ in range(200):
+            c.poll(timeout_ms=100)
+    assert calls == ["assigned"]
+    assert c.assignment() == {TopicPartition(topic_name, 0), TopicPartition(topic_name, 1)}
+    assert c.poll(timeout_ms=200) == {}
+    c.close()
+    assert calls == ["assigned", "revoked"]

@@ -26,7 +26,7 @@ import struct
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -91,7 +91,9 @@ def differential(brokers: dict[str, str], scenario: Callable[[str], Any], expect
     assert kafka == expected, f"Apache Kafka does not behave as the test expects (fix the test): {kafka!r}"
     embedded = scenario(brokers["embedded"])
     if embedded != kafka:
-        raise Divergence(f"embedded broker differs from Apache Kafka:\n  kafka:    {kafka!r}\n  embedded: {embedded!r}")
+        raise Divergence(
+            f"embedded broker differs from Apache Kafka:\n  kafka:    {kafka!r}\n  embedded: {embedded!r}"
+        )
 
 
 def known_bug(reason: str) -> pytest.MarkDecorator:
@@ -175,7 +177,10 @@ def create_topic(w: Wire, name: str, partitions: int = 1) -> None:
     r = w.call(
         "CreateTopics",
         7,
-        {"topics": [{"name": name, "num_partitions": partitions, "replication_factor": 1}], "timeout_ms": 15000},
+        {
+            "topics": [{"name": name, "num_partitions": partitions, "replication_factor": 1}],
+            "timeout_ms": 15000,
+        },
     )
     assert r["topics"][0]["error_code"] == NONE, r
     deadline = time.monotonic() + DEADLINE
@@ -235,7 +240,7 @@ def batch(
 
 def fetch(
     w: Wire, topic: str, partition: int, offset: int, *, version: int = 12, topic_id: bytes | None = None
-) -> tuple[int, int, list[tuple[int, bytes | None]]]:
+) -> tuple[int, int | None, list[tuple[int, bytes | None]]]:
     """Fetch (max_wait 0): (error_code, high_watermark if no error else None, [(offset, value)])."""
     from kafkakit.record import decode_records
 
@@ -271,7 +276,9 @@ def fetch(
     return p["error_code"], (p["high_watermark"] if p["error_code"] == NONE else None), recs
 
 
-def list_offset(w: Wire, topic: str, partition: int, timestamp: int, version: int = 8) -> tuple[int, int, int]:
+def list_offset(
+    w: Wire, topic: str, partition: int, timestamp: int, version: int = 8
+) -> tuple[int, int, int]:
     """ListOffsets: (error_code, offset, timestamp)."""
     r = w.call(
         "ListOffsets",
@@ -279,7 +286,9 @@ def list_offset(w: Wire, topic: str, partition: int, timestamp: int, version: in
         {
             "replica_id": -1,
             "isolation_level": 0,
-            "topics": [{"name": topic, "partitions": [{"partition_index": partition, "timestamp": timestamp}]}],
+            "topics": [
+                {"name": topic, "partitions": [{"partition_index": partition, "timestamp": timestamp}]}
+            ],
         },
     )
     p = r["topics"][0]["partitions"][0]
@@ -366,7 +375,9 @@ def test_produce_assigns_consecutive_offsets_to_batches(brokers: dict[str, str])
                 {
                     "acks": 0,
                     "timeout_ms": 10000,
-                    "topic_data": [{"name": topic, "partition_data": [{"index": 0, "records": batch([b"a6"])}]}],
+                    "topic_data": [
+                        {"name": topic, "partition_data": [{"index": 0, "records": batch([b"a6"])}]}
+                    ],
                 },
             )
             out.append([list_offset(w, topic, p, -1) for p in (0, 1)])
@@ -398,7 +409,7 @@ def test_produce_error_codes(brokers: dict[str, str]) -> None:
             bad_crc = bytearray(good)
             bad_crc[-1] ^= 0xFF
             pid, epoch = init_producer_id(w)
-            out = {
+            out: dict[str, Any] = {
                 "unknown partition": produce(w, topic, 5, good),
                 "acks=2": produce(w, topic, 0, good, acks=2),
                 "bad crc": produce(w, topic, 0, bytes(bad_crc)),
@@ -537,9 +548,11 @@ def test_idempotent_produce_sequence_checks(brokers: dict[str, str]) -> None:
 
             def send(seq: int, n: int, ep: int = epoch, p: int = pid) -> tuple[int, int]:
                 values = [b"v%d" % i for i in range(n)]
-                return produce(w, topic, 0, batch(values, producer_id=p, producer_epoch=ep, base_sequence=seq))
+                return produce(
+                    w, topic, 0, batch(values, producer_id=p, producer_epoch=ep, base_sequence=seq)
+                )
 
-            out = [
+            out: list[tuple[str, Any]] = [
                 ("seq 0-2", send(0, 3)),
                 ("seq 3-4", send(3, 2)),
                 ("resend seq 0-2", send(0, 3)),  # duplicate: the original offset, nothing appended
@@ -783,9 +796,15 @@ def test_create_topics_error_codes(brokers: dict[str, str]) -> None:
             return {"name": prefix + suffix, "num_partitions": partitions, "replication_factor": rf, **kw}
 
         def create(topics: list[dict[str, Any]], validate_only: bool = False) -> dict[str, Any]:
-            r = w.call("CreateTopics", 7, {"topics": topics, "timeout_ms": 15000, "validate_only": validate_only})
+            r = w.call(
+                "CreateTopics", 7, {"topics": topics, "timeout_ms": 15000, "validate_only": validate_only}
+            )
             return {
-                t["name"].removeprefix(prefix): (t["error_code"], t["num_partitions"], t["replication_factor"])
+                t["name"].removeprefix(prefix): (
+                    t["error_code"],
+                    t["num_partitions"],
+                    t["replication_factor"],
+                )
                 for t in r["topics"]
             }
 
@@ -803,7 +822,12 @@ def test_create_topics_error_codes(brokers: dict[str, str]) -> None:
                     spec("-unknown-config", configs=[{"name": "foo.bar", "value": "1"}]),
                     spec("-good-config", configs=[{"name": "retention.ms", "value": "1000"}]),
                     spec("-assign-and-count", 2, -1, assignments=[{"partition_index": 0, "broker_ids": [1]}]),
-                    spec("-assign-unknown-broker", -1, -1, assignments=[{"partition_index": 0, "broker_ids": [99]}]),
+                    spec(
+                        "-assign-unknown-broker",
+                        -1,
+                        -1,
+                        assignments=[{"partition_index": 0, "broker_ids": [99]}],
+                    ),
                 ]
             )
             out["exists"] = create([spec("-ok", 2)])["-ok"]
@@ -815,7 +839,10 @@ def test_create_topics_error_codes(brokers: dict[str, str]) -> None:
             dots = w.call(
                 "CreateTopics",
                 7,
-                {"topics": [{"name": "..", "num_partitions": 1, "replication_factor": 1}], "timeout_ms": 15000},
+                {
+                    "topics": [{"name": "..", "num_partitions": 1, "replication_factor": 1}],
+                    "timeout_ms": 15000,
+                },
             )
             out[".."] = dots["topics"][0]["error_code"]
         return out
@@ -851,7 +878,9 @@ def test_metadata_unknown_topic_and_auto_create(brokers: dict[str, str]) -> None
         with Wire(bs) as w:
 
             def md(topic: str, version: int = 12, auto: bool = False) -> tuple[int, int]:
-                t = w.call("Metadata", version, {"topics": [{"name": topic}], "allow_auto_topic_creation": auto})
+                t = w.call(
+                    "Metadata", version, {"topics": [{"name": topic}], "allow_auto_topic_creation": auto}
+                )
                 return t["topics"][0]["error_code"], len(t["topics"][0]["partitions"])
 
             out = {
@@ -961,14 +990,18 @@ def test_classic_group_protocol_error_codes(brokers: dict[str, str]) -> None:
 
     def scenario(bs: str) -> Any:
         topic, group = unique(), unique("g")
-        meta = b"\x00\x00\x00\x00\x00\x01" + struct.pack(">h", len(topic)) + topic.encode() + b"\xff\xff\xff\xff"
+        meta = (
+            b"\x00\x00\x00\x00\x00\x01" + struct.pack(">h", len(topic)) + topic.encode() + b"\xff\xff\xff\xff"
+        )
         protocols = [{"name": "range", "metadata": meta}]
         out: list[Any] = []
         with Wire(bs) as w:
             create_topic(w, topic)
             find_coordinator(w, group)
 
-            def join(member_id: str = "", session: int = 10000, ptype: str = "consumer", protos: Any = None) -> Any:
+            def join(
+                member_id: str = "", session: int = 10000, ptype: str = "consumer", protos: Any = None
+            ) -> Any:
                 return w.call(
                     "JoinGroup",
                     7,
@@ -1026,7 +1059,14 @@ def test_classic_group_protocol_error_codes(brokers: dict[str, str]) -> None:
                 r = w.call(
                     "OffsetFetch",
                     8,
-                    {"groups": [{"group_id": group, "topics": [{"name": topic, "partition_indexes": list(partitions)}]}]},
+                    {
+                        "groups": [
+                            {
+                                "group_id": group,
+                                "topics": [{"name": topic, "partition_indexes": list(partitions)}],
+                            }
+                        ]
+                    },
                 )["groups"][0]
                 return r["error_code"], [
                     (p["partition_index"], p["committed_offset"], p["metadata"], p["error_code"])
@@ -1036,7 +1076,13 @@ def test_classic_group_protocol_error_codes(brokers: dict[str, str]) -> None:
 
             def describe() -> Any:
                 g = w.call("DescribeGroups", 5, {"groups": [group]})["groups"][0]
-                return g["error_code"], g["group_state"], g["protocol_type"], g["protocol_data"], len(g["members"])
+                return (
+                    g["error_code"],
+                    g["group_state"],
+                    g["protocol_type"],
+                    g["protocol_data"],
+                    len(g["members"]),
+                )
 
             out.append(("describe unknown group", describe()))
             out.append(("offsets of unknown group", offsets()))
@@ -1045,23 +1091,36 @@ def test_classic_group_protocol_error_codes(brokers: dict[str, str]) -> None:
             out.append(("leave, unknown group", (r["error_code"], [m["error_code"] for m in r["members"]])))
             out.append(("join, session 1000 ms", join(session=1000)["error_code"]))
             r = join()
-            out.append(("join without member id", (r["error_code"], r["generation_id"], bool(r["member_id"]))))
+            out.append(
+                ("join without member id", (r["error_code"], r["generation_id"], bool(r["member_id"])))
+            )
             member = r["member_id"]
             r = join(member)
             gen = r["generation_id"]
             out.append(
                 (
                     "join with member id",
-                    (r["error_code"], gen, r["leader"] == member, len(r["members"]), r["protocol_type"], r["protocol_name"]),
+                    (
+                        r["error_code"],
+                        gen,
+                        r["leader"] == member,
+                        len(r["members"]),
+                        r["protocol_type"],
+                        r["protocol_name"],
+                    ),
                 )
             )
             out.append(("join, other protocol type", join(ptype="other")["error_code"]))
-            out.append(("join, no common protocol", join(protos=[{"name": "weird", "metadata": b""}])["error_code"]))
+            out.append(
+                ("join, no common protocol", join(protos=[{"name": "weird", "metadata": b""}])["error_code"])
+            )
             out.append(("sync, wrong generation", sync(gen + 1, member)))
             out.append(("sync, unknown member", sync(gen, "nobody")))
             out.append(("sync, wrong protocol name", sync(gen, member, "roundrobin")))
             assignment = b"\x00\x00\x00\x00\x00\x00\xff\xff\xff\xff"
-            out.append(("sync", sync(gen, member, assignments=[{"member_id": member, "assignment": assignment}])))
+            out.append(
+                ("sync", sync(gen, member, assignments=[{"member_id": member, "assignment": assignment}]))
+            )
             out.append(("heartbeat", heartbeat(gen, member)))
             out.append(("heartbeat, wrong generation", heartbeat(gen + 5, member)))
             out.append(("heartbeat, unknown member", heartbeat(gen, "nobody")))
@@ -1071,15 +1130,28 @@ def test_classic_group_protocol_error_codes(brokers: dict[str, str]) -> None:
             out.append(
                 (
                     "commit",
-                    commit(gen, member, [(topic, 0, 1, "m"), (topic, 5, 1, None), (unique("nope"), 0, 1, None)]),
+                    commit(
+                        gen, member, [(topic, 0, 1, "m"), (topic, 5, 1, None), (unique("nope"), 0, 1, None)]
+                    ),
                 )
             )
             out.append(("offsets", offsets((0, 5))))
             out.append(("describe", describe()))
             r = w.call("DeleteGroups", 2, {"groups_names": [group, group + "-nope"]})
-            out.append(("delete groups", sorted((g["group_id"] == group, g["error_code"]) for g in r["results"])))
-            r = w.call("LeaveGroup", 4, {"group_id": group, "members": [{"member_id": member}, {"member_id": "nobody"}]})
-            out.append(("leave", (r["error_code"], [(m["member_id"] == member, m["error_code"]) for m in r["members"]])))
+            out.append(
+                ("delete groups", sorted((g["group_id"] == group, g["error_code"]) for g in r["results"]))
+            )
+            r = w.call(
+                "LeaveGroup",
+                4,
+                {"group_id": group, "members": [{"member_id": member}, {"member_id": "nobody"}]},
+            )
+            out.append(
+                (
+                    "leave",
+                    (r["error_code"], [(m["member_id"] == member, m["error_code"]) for m in r["members"]]),
+                )
+            )
             out.append(("describe after leave", describe()))
             out.append(("commit without generation, group empty", commit(-1, "", [(topic, 0, 2, None)])))
             out.append(("offsets after simple commit", offsets()))
@@ -1113,7 +1185,11 @@ def test_classic_group_protocol_error_codes(brokers: dict[str, str]) -> None:
             ("commit without generation, group active", [(True, 0, UNKNOWN_MEMBER_ID)]),
             (
                 "commit",
-                [(False, 0, UNKNOWN_TOPIC_OR_PARTITION), (True, 0, NONE), (True, 5, UNKNOWN_TOPIC_OR_PARTITION)],
+                [
+                    (False, 0, UNKNOWN_TOPIC_OR_PARTITION),
+                    (True, 0, NONE),
+                    (True, 5, UNKNOWN_TOPIC_OR_PARTITION),
+                ],
             ),
             ("offsets", (NONE, [(0, 1, "m", NONE), (5, -1, "", NONE)])),
             ("describe", (NONE, "Stable", "consumer", "range", 1)),

@@ -18,7 +18,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -66,7 +66,7 @@ def java_produce(
     *,
     codec: str = "none",
     sync: bool = False,
-    props: dict[str, object] | None = None,
+    props: Mapping[str, object] | None = None,
 ) -> None:
     """Console producer: (key, value) lines, ``--compression-codec codec``; linger.ms 0 with
     ``sync`` (one record per request) and 50 otherwise (multi-record batches)."""
@@ -144,7 +144,11 @@ def raw_batches(bootstrap: str, topic: str, partition: int = 0) -> list[tuple[An
                         {
                             "topic": topic,
                             "partitions": [
-                                {"partition": partition, "fetch_offset": offset, "partition_max_bytes": 8 << 20}
+                                {
+                                    "partition": partition,
+                                    "fetch_offset": offset,
+                                    "partition_max_bytes": 8 << 20,
+                                }
                             ],
                         }
                     ],
@@ -166,7 +170,9 @@ def raw_batches(bootstrap: str, topic: str, partition: int = 0) -> list[tuple[An
             assert got, f"no progress fetching {topic}-{partition} at offset {offset}"
 
 
-def kp_read(bootstrap: str, topic: str, partitions: int = 1) -> dict[int, list[tuple[int, bytes | None, bytes]]]:
+def kp_read(
+    bootstrap: str, topic: str, partitions: int = 1
+) -> dict[int, list[tuple[int, bytes | None, bytes]]]:
     """kafka-python: every record of every partition as (offset, key, value), by partition."""
     from kafka import KafkaConsumer, TopicPartition
 

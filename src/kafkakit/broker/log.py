@@ -51,7 +51,7 @@ from crc32c import crc32c
 from kafkakit.broker import producer_state as ps
 from kafkakit.broker.durability import PendingSync, atomic_write, fsync_dir, read_small_file, was_clean
 from kafkakit.broker.segment import HEADER, INT32_MAX, FileRegion, ReadResult, Segment, parse_request
-from kafkakit.broker.txn_index import AbortedTxn, AbortedTxnIndex, control_type
+from kafkakit.broker.txn_index import AbortedTxn, AbortedTxnIndex, control_type, record_batches
 from kafkakit.errors import (
     CorruptRecordError,
     InvalidConfigurationError,
@@ -60,7 +60,7 @@ from kafkakit.errors import (
     OffsetOutOfRangeError,
     RecordListTooLargeError,
 )
-from kafkakit.record import BatchHeader, ControlRecordType
+from kafkakit.record import BatchHeader
 
 if TYPE_CHECKING:
     from kafkakit.broker.durability import GroupCommitter
@@ -77,7 +77,6 @@ _I32 = struct.Struct(">i")
 _U32 = struct.Struct(">I")
 _I16 = struct.Struct(">h")
 _CONTROL = 0x20
-_ABORT = ControlRecordType.ABORT
 _new = tuple.__new__
 
 
@@ -321,7 +320,9 @@ class PartitionLog:
             start = max(start, mgr.map_end_offset)
         aborted: list[AbortedTxn] = []
         if start < leo:
-            self._replay(mgr, start, aborted)
+            aborted = record_batches(
+                mgr, self.iter_batch_headers(start), lambda _i, h: self._stored_control_type(h.base_offset)
+            )
         mgr.map_end_offset = leo
         self.producer_state = mgr
         self._txn_index = AbortedTxnIndex.open(
@@ -332,24 +333,6 @@ class PartitionLog:
             log_end=leo,
             recomputed=aborted,
         )
-
-    def _replay(self, mgr: ps.ProducerStateManager, start: int, aborted: list[AbortedTxn]) -> None:
-        """Rebuild producer state from the headers at ``start`` on, collecting aborted transactions."""
-        update = mgr.update
-        for h in self.iter_batch_headers(start):
-            if h.attributes & _CONTROL and h.producer_id >= 0:
-                entry = mgr.entry(h.producer_id)
-                first = entry.txn_first_offset if entry is not None else -1
-                update(h)
-                if first >= 0 and self._stored_control_type(h.base_offset) == _ABORT:
-                    lso = mgr.first_unstable_offset()
-                    aborted.append(
-                        AbortedTxn(
-                            h.producer_id, first, h.base_offset, h.base_offset + 1 if lso is None else lso
-                        )
-                    )
-            else:
-                update(h)
 
     def _stored_control_type(self, offset: int) -> int:
         """The marker type of the stored control batch at ``offset`` (-1 when unreadable)."""
@@ -546,7 +529,10 @@ class PartitionLog:
                 offset = last + 1
             seg.append(buffers, n, infos)
             if markers:
-                self._update_with_markers(headers, markers)
+                # an ABORT that closes a transaction with data here goes into the aborted index
+                aborted = record_batches(producers, headers, lambda i, _h: markers[i])
+                if aborted and self._txn_index is not None:
+                    self._txn_index.append(aborted)
             elif idempotent:
                 for bh in headers:
                     if bh.producer_id >= 0:
@@ -563,27 +549,6 @@ class PartitionLog:
                 self._log_start_offset,
                 headers,
             )
-
-    def _update_with_markers(self, headers: list[BatchHeader], markers: dict[int, int]) -> None:
-        """Producer-state updates of an append holding transaction markers: each ABORT that closes
-        a transaction with data here goes into the aborted-transaction index."""
-        producers = self.producer_state
-        aborted: list[AbortedTxn] = []
-        for i, bh in enumerate(headers):
-            if bh.producer_id < 0:
-                continue
-            entry = producers.entry(bh.producer_id)
-            first = entry.txn_first_offset if entry is not None and i in markers else -1
-            producers.update(bh)
-            if first >= 0 and markers[i] == _ABORT:
-                lso = producers.first_unstable_offset()
-                aborted.append(
-                    AbortedTxn(
-                        bh.producer_id, first, bh.base_offset, bh.base_offset + 1 if lso is None else lso
-                    )
-                )
-        if aborted and self._txn_index is not None:
-            self._txn_index.append(aborted)
 
     def aborted_transactions(self, start: int, end: int) -> list[AbortedTxn]:
         """Aborted transactions overlapping offsets [start, end) (for read_committed fetches)."""

@@ -457,7 +457,7 @@ class TransactionCoordinator:
         self.txns[new.transactional_id] = new
         if await self._flush():
             return COORDINATOR_NOT_AVAILABLE
-        self._log.maybe_compact(list(self.txns.values()))
+        self._log.maybe_compact(self.txns.values())
         return NONE
 
     async def _flush(self) -> int:

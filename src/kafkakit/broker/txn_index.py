@@ -27,20 +27,24 @@ import logging
 import os
 import struct
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from kafkakit.broker.durability import atomic_write, fsync_file, read_small_file
 from kafkakit.errors import CorruptRecordError, InvalidRecordError
-from kafkakit.record import ControlRecordType, decode_batch, decode_control_record_key
+from kafkakit.record import BatchHeader, ControlRecordType, decode_batch, decode_control_record_key
+
+if TYPE_CHECKING:
+    from kafkakit.broker.producer_state import ProducerStateManager
 
 log = logging.getLogger("kafkakit.broker")
 
-__all__ = ["TXN_INDEX_FILE", "AbortedTxn", "AbortedTxnIndex", "control_type"]
+__all__ = ["TXN_INDEX_FILE", "AbortedTxn", "AbortedTxnIndex", "control_type", "record_batches"]
 
 TXN_INDEX_FILE = "aborted.txnindex"
 _ENTRY = struct.Struct(">qqqq")
+_CONTROL = 0x20
 
 
 class AbortedTxn(NamedTuple):
@@ -67,6 +71,28 @@ def control_type(batch: bytes | bytearray | memoryview) -> int:
     if ctype not in (ControlRecordType.ABORT, ControlRecordType.COMMIT):
         raise InvalidRecordError(f"control record type {ctype} is not a transaction marker")
     return int(ctype)
+
+
+def record_batches(
+    producers: ProducerStateManager,
+    headers: Iterable[BatchHeader],
+    marker_type: Callable[[int, BatchHeader], int],
+) -> list[AbortedTxn]:
+    """Record written batches (their headers, offsets assigned) in the producer state; returns
+    the aborted transactions that ABORT markers among them close. ``marker_type(i, header)`` is
+    the ControlRecordType of the i-th header when it is a control batch."""
+    aborted: list[AbortedTxn] = []
+    for i, h in enumerate(headers):
+        first = -1
+        if h.attributes & _CONTROL and h.producer_id >= 0:
+            entry = producers.entry(h.producer_id)
+            first = entry.txn_first_offset if entry is not None else -1
+        producers.update(h)
+        if first >= 0 and marker_type(i, h) == ControlRecordType.ABORT:
+            lso = producers.first_unstable_offset()
+            end = h.base_offset + 1 if lso is None else lso
+            aborted.append(AbortedTxn(h.producer_id, first, h.base_offset, end))
+    return aborted
 
 
 class AbortedTxnIndex:

@@ -20,6 +20,7 @@ import logging
 import re
 import sys
 import traceback
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -58,7 +59,7 @@ def one_line(exc: BaseException) -> str:
 
 
 def setup_logging(debug: bool) -> None:
-    """--debug: library logs to stderr at DEBUG; otherwise they stay silent."""
+    """--debug: library logs to stderr at DEBUG; otherwise logs and warnings stay silent."""
     if debug:
         logging.disable(logging.NOTSET)
         logging.basicConfig(
@@ -66,6 +67,7 @@ def setup_logging(debug: bool) -> None:
         )
     else:
         logging.disable(logging.CRITICAL)
+        warnings.simplefilter("ignore")  # e.g. an un-awaited coroutine left behind by Ctrl-C
 
 
 @dataclass

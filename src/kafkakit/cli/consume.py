@@ -7,8 +7,9 @@ says otherwise; --partition with --offset starts there. Each record prints as it
 (--format value) or as one JSON object per line (--format json: topic, partition, offset,
 timestamp, key, value, headers; bytes decoded as UTF-8, undecodable bytes escaped). stdout is
 flushed after every poll. It stops after --max-messages, after --idle-timeout seconds without a
-record, or on Ctrl-C. With a group, the offsets committed are exactly those of the records printed:
-after each poll at most once a second, and once more on the way out (Ctrl-C included).
+record, or on Ctrl-C / SIGTERM (the first one ends the loop after the current poll, a second one
+interrupts at once). With a group, the offsets committed are exactly those of the records
+printed: after each poll at most once a second, and once more on the way out.
 
 What it must never do: commit past a record it did not print, lose the group's progress on
 Ctrl-C, or print a record twice.
@@ -51,8 +52,17 @@ def _render(msg: Any, fmt: str) -> str:
     )
 
 
-def _interrupt(_signum: int, _frame: Any) -> None:
-    raise KeyboardInterrupt
+class _Stopper:
+    """SIGINT/SIGTERM handler: the first signal asks the loop to stop after the current poll
+    (so a record is never half handled); a second one interrupts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self, _signum: int, _frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
 
 
 @dataclass
@@ -72,11 +82,17 @@ def _commit(consumer: Any, state: _Progress) -> None:
 
 
 def _print_records(
-    consumer: Any, group: str | None, fmt: str, limit: int | None, idle: float | None, state: _Progress
+    consumer: Any,
+    group: str | None,
+    fmt: str,
+    limit: int | None,
+    idle: float | None,
+    state: _Progress,
+    stop: _Stopper,
 ) -> None:
     out = sys.stdout
     last_record = last_commit = time.monotonic()
-    while limit is None or state.count < limit:
+    while not stop.requested and (limit is None or state.count < limit):
         want = None if limit is None else limit - state.count
         batch = consumer.poll(timeout_ms=200, max_records=want)
         now = time.monotonic()
@@ -150,8 +166,8 @@ def consume(
         enable_auto_commit=False,
     )
     state = _Progress()
-    interrupted = False
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops as cleanly as Ctrl-C
+    stop = _Stopper()
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         if group is not None:
             consumer.subscribe([topic])
@@ -164,19 +180,19 @@ def consume(
                 consumer.seek_to_beginning(*tps)
             else:
                 consumer.seek_to_end(*tps)
-        _print_records(consumer, group, fmt, max_messages, idle_timeout, state)
+        _print_records(consumer, group, fmt, max_messages, idle_timeout, state, stop)
     except KeyboardInterrupt:
-        interrupted = True
+        stop.requested = True
     finally:
         try:
             sys.stdout.flush()
             if group is not None:
                 _commit(consumer, state)
-        except KeyboardInterrupt:
-            interrupted = True
         finally:
             consumer.close(autocommit=False)
-            signal.signal(signal.SIGTERM, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+    interrupted = stop.requested
     note = " (interrupted)" if interrupted else ""
     committed = f", offsets committed for group {group!r}" if group is not None and state.committed else ""
     click.echo(f"Consumed {state.count} record(s) from {topic!r}{committed}{note}.", err=True)

@@ -25,6 +25,11 @@ from kafkakit.cli.common import one_line, setup_logging
 
 __all__ = ["cli", "main"]
 
+# click >= 8.2 raises this for a group called without a sub-command (older versions print help)
+_NO_ARGS_IS_HELP: type[Exception] = getattr(
+    click.exceptions, "NoArgsIsHelpError", type("_Never", (Exception,), {})
+)
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "--version", prog_name="kafkakit")
@@ -73,6 +78,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         rv = cli.main(args=args, prog_name="kafkakit", standalone_mode=False)
     except click.UsageError as exc:
+        if isinstance(exc, _NO_ARGS_IS_HELP) and exc.ctx is not None:  # `kafkakit`, `kafkakit topics`
+            click.echo(exc.ctx.get_help())
+            sys.exit(0)
         click.echo(_usage_line(exc), err=True)
         sys.exit(exc.exit_code)
     except click.ClickException as exc:

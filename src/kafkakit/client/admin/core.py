@@ -76,6 +76,14 @@ def _raise_rows(what: str, rows: Iterable[dict[str, Any]], name_key: str = "name
     raise cls(f"{what} failed for " + "; ".join(parts))
 
 
+def _source_name(value: int) -> str:
+    """A config source by name; a number newer than this client knows is UNKNOWN."""
+    try:
+        return ConfigSourceType(value).name
+    except ValueError:
+        return ConfigSourceType.UNKNOWN.name
+
+
 def _config_entry(c: dict[str, Any], resource_type: ConfigResourceType, full: bool) -> dict[str, Any]:
     source = c.get("config_source", -1)
     if source is None or source < 0:
@@ -87,20 +95,18 @@ def _config_entry(c: dict[str, Any], resource_type: ConfigResourceType, full: bo
     out: dict[str, Any] = {
         "value": c["value"],
         "read_only": c["read_only"],
-        "config_source": enum_from(ConfigSourceType, source, "config_source").name,
+        "config_source": _source_name(source),
         "is_sensitive": c["is_sensitive"],
     }
     if full:
         out["synonyms"] = [
-            {
-                "name": s["name"],
-                "value": s["value"],
-                "source": enum_from(ConfigSourceType, s["source"], "source").name,
-            }
+            {"name": s["name"], "value": s["value"], "source": _source_name(s["source"])}
             for s in c["synonyms"]
         ]
-        ctype = c.get("config_type", 0)
-        out["config_type"] = ConfigType(ctype).name if ctype in ConfigType._value2member_map_ else "UNKNOWN"
+        try:
+            out["config_type"] = ConfigType(c.get("config_type", 0)).name
+        except ValueError:
+            out["config_type"] = ConfigType.UNKNOWN.name
         out["documentation"] = c.get("documentation")
     return out
 

@@ -159,10 +159,13 @@ class GroupOps(AdminRouting):
         """{group_id: description}: state, protocol, members with decoded subscription and
         assignment, authorized operations, and 'error' (None, or the error the broker gave)."""
         ids = _group_ids(group_ids, "describe_groups")
+        raw = await self._describe_raw(ids, group_coordinator_id)
+        return {g: self._group_description(row) for g, row in raw.items()}
 
+    async def _describe_raw(self, ids: list[str], given: int | None) -> dict[str, dict[str, Any]]:
         async def attempt(deadline: float) -> dict[str, dict[str, Any]]:
             out: dict[str, dict[str, Any]] = {}
-            for node, groups in (await self._buckets(ids, group_coordinator_id, deadline)).items():
+            for node, groups in (await self._buckets(ids, given, deadline)).items():
                 resp = await self.request(
                     node,
                     "DescribeGroups",
@@ -171,7 +174,7 @@ class GroupOps(AdminRouting):
                 )
                 for g in resp["groups"]:
                     self.check_coordinator_error(g["error_code"], g["group_id"], "DescribeGroups")
-                    out[g["group_id"]] = self._group_description(g)
+                    out[g["group_id"]] = g
             return {g: out[g] for g in ids if g in out}
 
         return await self.retrying("describe_groups", attempt)
@@ -456,11 +459,16 @@ class GroupOps(AdminRouting):
         include_authorized_operations: bool = False,
     ) -> list[GroupInformation]:
         """kafka-python 2.x: a list of GroupInformation named tuples; a group error is raised."""
-        described = await self.describe_groups(group_ids, group_coordinator_id, include_authorized_operations)
+        raw = await self._describe_raw(
+            _group_ids(group_ids, "describe_consumer_groups"), group_coordinator_id
+        )
         out = []
-        for gid, d in described.items():
-            if d["error"]:
-                raise KafkaError(f"describe_consumer_groups: {d['error']}")
+        for gid, row in raw.items():
+            if row["error_code"]:
+                raise broker_error(
+                    row["error_code"], f"describe_consumer_groups: group {gid!r}", row["error_message"]
+                )
+            d = self._group_description(row)
             members = []
             for m in d["members"]:
                 meta, assign = m["member_metadata"], m["member_assignment"]

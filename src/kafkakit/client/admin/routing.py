@@ -127,7 +127,8 @@ class AdminRouting:
                 pass
             except (KafkaConnectionError, KafkaTimeoutError, NoBrokersAvailable) as exc:
                 last = exc
-                self._controller_id = None
+                self._controller_id = None  # the node may be gone: look it up again
+                self._coordinators.clear()
             failures += 1
             delay = min(self.retry_backoff * (2 ** min(failures - 1, 8)), _BACKOFF_CAP)
             if time.monotonic() + delay >= deadline:
