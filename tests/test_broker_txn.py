@@ -748,9 +748,10 @@ def test_offsets_of_a_transaction_are_unstable_until_it_ends(broker: Broker, top
         assert (stable["error_code"], stable["committed_offset"], stable["metadata"]) == (NONE, 11, "m")
 
 
-def test_in_doubt_transaction_is_completed_on_restart(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fsync", [False, True])
+def test_in_doubt_transaction_is_completed_on_restart(tmp_path: Path, fsync: bool) -> None:
     topic, txn, group = "t", "in-doubt", "g"
-    with Broker(data_dir=tmp_path) as b:
+    with Broker(data_dir=tmp_path, fsync=fsync) as b:
         b.create_topic(topic, 1)
         with Wire(b.bootstrap_servers) as w:
             _e, pid, epoch = init_pid(w, txn)
@@ -782,7 +783,7 @@ def test_in_doubt_transaction_is_completed_on_restart(tmp_path: Path) -> None:
         b.call(decide())
         with Wire(b.bootstrap_servers) as w:
             assert list_offset(w, topic, 0, 1) == 0
-    with Broker(data_dir=tmp_path) as b, Wire(b.bootstrap_servers) as w:
+    with Broker(data_dir=tmp_path, fsync=fsync) as b, Wire(b.bootstrap_servers) as w:
         assert b.state.txn.txns[txn].state == "CompleteCommit"
         assert (list_offset(w, topic, 0, 1), list_offset(w, topic, 0, 0)) == (3, 3)
         view = fetch(w, topic, 0, 0, 1)
@@ -816,3 +817,51 @@ def test_aborted_transaction_index_survives_restarts(tmp_path: Path) -> None:
             view = fetch(w, topic, 0, 0, 1)
             assert view["aborted_transactions"] == [{"producer_id": pid, "first_offset": 0}]
             assert view["last_stable_offset"] == 2
+
+
+def test_idle_transactional_ids_expire(tmp_path: Path) -> None:
+    from kafkakit.broker.state import now_ms
+
+    week_and_a_day = 8 * 24 * 3600 * 1000
+    with Broker(data_dir=tmp_path) as b:
+        with Wire(b.bootstrap_servers) as w:
+            assert init_pid(w, "idle")[0] == NONE
+            _e, pid, epoch = init_pid(w, "busy")
+            b.create_topic("t", 1)
+            assert add_partitions(w, "busy", pid, epoch, {"t": [0]}) == {("t", 0): NONE}
+        b.call(b.state.txn.check_timeouts(now_ms() + week_and_a_day))
+        # the idle id is forgotten; the busy one (a transaction past its timeout) was aborted instead
+        assert sorted(b.state.txn.txns) == ["busy"]
+        assert b.state.txn.txns["busy"].state == "CompleteAbort"
+    with Broker(data_dir=tmp_path) as b:
+        assert sorted(b.state.txn.txns) == ["busy"]
+        assert (b.state.txn.txns["busy"].producer_id, b.state.txn.txns["busy"].producer_epoch) == (
+            pid,
+            epoch + 1,
+        )
+
+
+def test_transaction_log_compacts_and_ignores_a_torn_tail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kafkakit.broker import txn_log
+    from kafkakit.broker.offsets_store import CommittedOffset
+
+    monkeypatch.setattr(txn_log, "ROLL_MIN_BYTES", 512)
+    path = tmp_path / txn_log.TXN_LOG_FILE
+    log = txn_log.TxnLog(path)
+    assert log.load() == {}
+    m = txn_log.TxnMetadata("a", 7, 0, timeout_ms=1000)
+    for epoch in range(40):  # far more than 4x the compacted size: compacted on the way
+        m = m.evolve(producer_epoch=epoch, state=txn_log.ONGOING, partitions=frozenset({("t", epoch % 3)}))
+        log.write_state(m)
+        log.maybe_compact([m])
+    log.write_offsets(m, "g", [("t", 0, CommittedOffset(5, -1, "md", 1))])
+    m.pending_offsets["g"] = {("t", 0): CommittedOffset(5, -1, "md", 1)}
+    log.close()
+    assert path.stat().st_size < 512 * 4
+    with open(path, "ab") as f:
+        f.write(b"\x00\x00\x01\x00torn")  # an entry cut short by a crash
+    loaded = txn_log.TxnLog(path).load()
+    assert loaded == {"a": m}
+    assert loaded["a"].pending_offsets == {"g": {("t", 0): CommittedOffset(5, -1, "md", 1)}}

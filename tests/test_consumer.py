@@ -592,3 +592,27 @@ def test_read_committed_hides_aborted_transactions(apache_kafka: Any, topic_name
         # the position moves past the transaction markers too
         assert c.position(tp) == c.end_offsets([tp])[tp] == 18
         c.close()
+
+
+def test_auto_commit_stores_positions(bootstrap: str, topic: str) -> None:
+    from kafka import KafkaConsumer as KC
+    from kafka import TopicPartition as KTopicPartition
+
+    produce(bootstrap, topic, [{"value": b"x", "partition": 0}] * 30)
+    tp = TopicPartition(topic, 0)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    c = consumer(bootstrap, group_id=group, enable_auto_commit=True, auto_commit_interval_ms=300)
+    c.assign([tp])
+    assert len(drain(c, 30)) == 30
+    kc = KC(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    deadline = time.monotonic() + 20
+    while kc.committed(KTopicPartition(topic, 0)) != 30 and time.monotonic() < deadline:
+        c.poll(timeout_ms=100)  # auto-commit runs inside poll
+    assert kc.committed(KTopicPartition(topic, 0)) == 30
+    kc.close()
+    # close() commits what was consumed since
+    c.seek(tp, 12)
+    c.close()
+    kc = KC(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    assert kc.committed(KTopicPartition(topic, 0)) == 12
+    kc.close()

@@ -517,11 +517,6 @@ def test_produce_malformed_record_set_is_rejected(brokers: dict[str, str], case:
     differential(brokers, scenario, ((code, -1), (NONE, 0, -1)))
 
 
-@known_bug(
-    "broker bug: Produce v9 (no transactional_id) of a batch with the transactional attribute "
-    "bit set, from an idempotent producer id that has no transaction, is appended (error 0); Kafka "
-    "answers INVALID_TXN_STATE (53) and appends nothing",
-)
 def test_transactional_batch_outside_a_transaction_is_rejected(brokers: dict[str, str]) -> None:
     def scenario(bs: str) -> Any:
         topic = unique()

@@ -108,6 +108,7 @@ class AbortedTxnIndex:
         self._last: list[int] = []  # last offsets, for bisect
         self._fd: int | None = None
         self._dirty = False  # an append failed: the file misses entries memory has
+        self._closed = False
 
     @classmethod
     def open(
@@ -134,7 +135,6 @@ class AbortedTxnIndex:
             if len(raw) % 32:
                 log.warning("%s: ignoring a torn entry at its end", index.path)
             index._rewrite()
-        index._open_fd()
         return index
 
     def _open_fd(self) -> None:
@@ -162,11 +162,14 @@ class AbortedTxnIndex:
         for e in entries:
             self._entries.append(e)
             self._last.append(e.last_offset)
-        if self._dirty or self._fd is None:
+        if self._dirty or self._closed:
             self._dirty = True
             return
         view = memoryview(b"".join(_ENTRY.pack(*e) for e in entries))
         try:
+            if self._fd is None:  # the file is created with the first aborted transaction
+                self._open_fd()
+                assert self._fd is not None
             while view:
                 view = view[os.write(self._fd, view) :]
         except OSError as exc:
@@ -206,6 +209,7 @@ class AbortedTxnIndex:
             with contextlib.suppress(OSError):
                 self._rewrite()
                 self._dirty = False
+        self._closed = True
         fd, self._fd = self._fd, None
         if fd is not None:
             with contextlib.suppress(OSError):
