@@ -43,7 +43,6 @@ def create_topic(bootstrap: str, topic: str, partitions: int = 1) -> None:
         admin.close()
     deadline = time.monotonic() + 30
     from kafka import KafkaConsumer as KC
-    from kafka import TopicPartition as KTopicPartition
 
     kc = KC(bootstrap_servers=bootstrap)
     try:
@@ -56,7 +55,9 @@ def create_topic(bootstrap: str, topic: str, partitions: int = 1) -> None:
     raise AssertionError(f"topic {topic} did not appear")
 
 
-def produce(bootstrap: str, topic: str, records: list[dict[str, Any]], one_by_one: bool = False) -> list[tuple[int, int]]:
+def produce(
+    bootstrap: str, topic: str, records: list[dict[str, Any]], one_by_one: bool = False
+) -> list[tuple[int, int]]:
     """Send with kafka-python; returns (partition, offset) of each record."""
     from kafka import KafkaProducer as KP
 
@@ -115,7 +116,8 @@ def test_assign_and_iterate_reads_exactly_what_was_produced(bootstrap: str, topi
     ]
     placed = produce(bootstrap, topic, records)
     expected = {
-        (p, o): (r["key"], r["value"], r["headers"], r["timestamp_ms"]) for (p, o), r in zip(placed, records, strict=True)
+        (p, o): (r["key"], r["value"], r["headers"], r["timestamp_ms"])
+        for (p, o), r in zip(placed, records, strict=True)
     }
     c = consumer(bootstrap, consumer_timeout_ms=3000)
     c.assign([TopicPartition(topic, p) for p in range(3)])
@@ -238,7 +240,9 @@ def test_pause_and_resume(bootstrap: str, topic: str) -> None:
 
 
 def test_deserializer_error_keeps_the_position(bootstrap: str, topic: str) -> None:
-    produce(bootstrap, topic, [{"value": v, "partition": 0} for v in (b"1", b"2", b"oops", b"4")], one_by_one=True)
+    produce(
+        bootstrap, topic, [{"value": v, "partition": 0} for v in (b"1", b"2", b"oops", b"4")], one_by_one=True
+    )
     tp = TopicPartition(topic, 0)
     c = consumer(bootstrap, value_deserializer=lambda b: int(b))
     c.assign([tp])
@@ -278,7 +282,9 @@ def test_auto_offset_reset_policies(bootstrap: str, topic: str, bootstrap_broker
     assert [r.offset for r in drain(c, 1)] == [4]
     if bootstrap_broker == "tansu":
         c.close()
-        pytest.xfail("tansu answers a fetch beyond the log end with no records instead of OFFSET_OUT_OF_RANGE")
+        pytest.xfail(
+            "tansu answers a fetch beyond the log end with no records instead of OFFSET_OUT_OF_RANGE"
+        )
     # out of range with policy none
     c.seek(tp, 1000)
     with pytest.raises(OffsetOutOfRangeError, match="out of range"):
@@ -345,7 +351,10 @@ def test_commit_and_committed_with_a_group_id(bootstrap: str, topic: str, bootst
     c.commit({tp: OffsetAndMetadata(6, "meta", -1)})
     om = c.committed(tp, metadata=True)
     # tansu drops commit metadata (kafka-python reads back None there too)
-    assert isinstance(om, OffsetAndMetadata) and (om.offset, om.metadata) == (6, "" if bootstrap_broker == "tansu" else "meta")
+    assert isinstance(om, OffsetAndMetadata) and (om.offset, om.metadata) == (
+        6,
+        "" if bootstrap_broker == "tansu" else "meta",
+    )
     # kafka-python sees the same committed offset
     kc = KC(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
     assert kc.committed(KTopicPartition(*tp)) == 6
@@ -386,7 +395,9 @@ def test_records_from_confluent_kafka_every_codec(bootstrap: str, topic_name: st
         key = b"key-%d" % i if i % 2 else None
         value = (b"payload-%d-" % i) * (i % 13)
         headers = [("n", b"%d" % i)] if i % 5 == 0 else None
-        p.produce(topic_name, value=value, key=key, headers=headers, partition=0, timestamp=1_700_000_000_000 + i)
+        p.produce(
+            topic_name, value=value, key=key, headers=headers, partition=0, timestamp=1_700_000_000_000 + i
+        )
         sent.append((key, value, [("n", b"%d" % i)] if headers else [], 1_700_000_000_000 + i))
     assert p.flush(30) == 0
     c = consumer(bootstrap)
@@ -506,23 +517,69 @@ class ScriptedBroker:
             ]
             return {"error_code": 0, "api_keys": keys, "throttle_time_ms": 0}
         if name == "Metadata":
-            part = {"error_code": 0, "partition_index": 0, "leader_id": 0, "leader_epoch": 0,
-                    "replica_nodes": [0], "isr_nodes": [0], "offline_replicas": []}
+            part = {
+                "error_code": 0,
+                "partition_index": 0,
+                "leader_id": 0,
+                "leader_epoch": 0,
+                "replica_nodes": [0],
+                "isr_nodes": [0],
+                "offline_replicas": [],
+            }
             return {
                 "brokers": [{"node_id": 0, "host": "127.0.0.1", "port": self.port, "rack": None}],
-                "cluster_id": "scripted", "controller_id": 0,
-                "topics": [{"error_code": 0, "name": self.topic, "topic_id": bytes(16), "is_internal": False,
-                            "partitions": [part]}],
+                "cluster_id": "scripted",
+                "controller_id": 0,
+                "topics": [
+                    {
+                        "error_code": 0,
+                        "name": self.topic,
+                        "topic_id": bytes(16),
+                        "is_internal": False,
+                        "partitions": [part],
+                    }
+                ],
             }
         if name == "ListOffsets":
-            return {"topics": [{"name": self.topic, "partitions": [
-                {"partition_index": 0, "error_code": 0, "timestamp": -1, "offset": 0, "leader_epoch": 0}]}]}
+            return {
+                "topics": [
+                    {
+                        "name": self.topic,
+                        "partitions": [
+                            {
+                                "partition_index": 0,
+                                "error_code": 0,
+                                "timestamp": -1,
+                                "offset": 0,
+                                "leader_epoch": 0,
+                            }
+                        ],
+                    }
+                ]
+            }
         if name == "Fetch":
             offset = body["topics"][0]["partitions"][0]["fetch_offset"]
             records = self.blob if offset == 0 else b""
-            return {"error_code": 0, "session_id": 0, "responses": [{"topic": self.topic, "partitions": [
-                {"partition_index": 0, "error_code": 0, "high_watermark": 3, "last_stable_offset": 3,
-                 "log_start_offset": 0, "aborted_transactions": None, "records": records}]}]}
+            return {
+                "error_code": 0,
+                "session_id": 0,
+                "responses": [
+                    {
+                        "topic": self.topic,
+                        "partitions": [
+                            {
+                                "partition_index": 0,
+                                "error_code": 0,
+                                "high_watermark": 3,
+                                "last_stable_offset": 3,
+                                "log_start_offset": 0,
+                                "aborted_transactions": None,
+                                "records": records,
+                            }
+                        ],
+                    }
+                ],
+            }
         raise AssertionError(f"scripted broker got an unexpected {name}")
 
     def close(self) -> None:
@@ -535,7 +592,12 @@ def corrupt_broker() -> Iterator[ScriptedBroker]:
     from kafkakit.record import encode_batch
 
     good = encode_batch([(1_700_000_000_000, None, b"good", None)], base_offset=0)
-    bad = bytearray(encode_batch([(1_700_000_000_000, None, b"bad1", None), (1_700_000_000_000, None, b"bad2", None)], base_offset=1))
+    bad = bytearray(
+        encode_batch(
+            [(1_700_000_000_000, None, b"bad1", None), (1_700_000_000_000, None, b"bad2", None)],
+            base_offset=1,
+        )
+    )
     bad[-3] ^= 0x20  # flip a bit inside the last value
     broker = ScriptedBroker("scripted", good + bytes(bad))
     yield broker
@@ -552,7 +614,9 @@ def test_crc_mismatch_raises_corrupt_record_error(corrupt_broker: ScriptedBroker
     assert c.position(tp) == 1
     c.close()
     # with check_crcs=False the damaged bytes are handed over as they are
-    c = KafkaConsumer(bootstrap_servers=f"127.0.0.1:{corrupt_broker.port}", auto_offset_reset="earliest", check_crcs=False)
+    c = KafkaConsumer(
+        bootstrap_servers=f"127.0.0.1:{corrupt_broker.port}", auto_offset_reset="earliest", check_crcs=False
+    )
     c.assign([tp])
     got = drain(c, 3, timeout=10)
     assert [r.offset for r in got] == [0, 1, 2]

@@ -53,12 +53,25 @@ class Member(ConsumerRebalanceListener):
 
     registry: list[Member] = []  # every member of the running test, stopped at its end
 
-    def __init__(self, bootstrap: str, topics: list[str] | None, group: str, assignor: str = "range",
-                 pattern: str | None = None, **kw: Any) -> None:
-        cfg: dict[str, Any] = dict(FAST, auto_offset_reset="earliest", enable_auto_commit=False, client_id=f"m-{uuid.uuid4().hex[:6]}")
+    def __init__(
+        self,
+        bootstrap: str,
+        topics: list[str] | None,
+        group: str,
+        assignor: str = "range",
+        pattern: str | None = None,
+        **kw: Any,
+    ) -> None:
+        cfg: dict[str, Any] = dict(
+            FAST,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            client_id=f"m-{uuid.uuid4().hex[:6]}",
+        )
         cfg.update(kw)
-        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
-                                      partition_assignment_strategy=[assignor], **cfg)
+        self.consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=group, partition_assignment_strategy=[assignor], **cfg
+        )
         self.consumer.subscribe(topics=topics or (), pattern=pattern, listener=self)
         self.records: list[tuple[int, int, bytes]] = []
         self.events: list[tuple[str, frozenset[TopicPartition]]] = []
@@ -142,7 +155,9 @@ def committed(bootstrap: str, group: str, tps: set[TopicPartition]) -> dict[Topi
 
 
 @pytest.mark.parametrize("assignor", ASSIGNORS)
-def test_members_join_and_leave_without_losing_records(group_bootstrap: str, topic_name: str, assignor: str) -> None:
+def test_members_join_and_leave_without_losing_records(
+    group_bootstrap: str, topic_name: str, assignor: str
+) -> None:
     create_topic(group_bootstrap, topic_name, 6)
     tps = {TopicPartition(topic_name, p) for p in range(6)}
     group = f"g-{uuid.uuid4().hex[:8]}"
@@ -151,7 +166,13 @@ def test_members_join_and_leave_without_losing_records(group_bootstrap: str, top
 
     def send(n: int) -> None:
         values = [b"%s-%d" % (uuid.uuid4().hex[:6].encode(), i) for i in range(n)]
-        for (p, o), v in zip(produce(group_bootstrap, topic_name, [{"value": v, "partition": i % 6} for i, v in enumerate(values)]), values, strict=True):
+        for (p, o), v in zip(
+            produce(
+                group_bootstrap, topic_name, [{"value": v, "partition": i % 6} for i, v in enumerate(values)]
+            ),
+            values,
+            strict=True,
+        ):
             placed.append((p, o))
             sent[(p, o)] = v
 
@@ -172,7 +193,11 @@ def test_members_join_and_leave_without_losing_records(group_bootstrap: str, top
             wait_for(lambda: stable(members, tps), 60, f"{len(members)} balanced member(s) after a leave")
             send(60)
         last = members[0]
-        wait_for(lambda: {(p, o) for m in Member.registry for p, o, _v in m.records} >= set(sent), 60, "every record")
+        wait_for(
+            lambda: {(p, o) for m in Member.registry for p, o, _v in m.records} >= set(sent),
+            60,
+            "every record",
+        )
         wait_for(lambda: committed(group_bootstrap, group, tps) == ends(), 30, "the final commits")
     finally:
         for m in members:
@@ -245,7 +270,9 @@ def test_killed_member_partitions_move_after_session_timeout(group_bootstrap: st
                 print("ASSIGNED", len(c.assignment()), flush=True)
     """)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, env=env, start_new_session=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, env=env, start_new_session=True
+    )
     try:
         assert child.stdout is not None
         line = child.stdout.readline()
@@ -258,14 +285,18 @@ def test_killed_member_partitions_move_after_session_timeout(group_bootstrap: st
         wait_for(lambda: survivor.owned == tps, 60, "the killed member's partitions")
         assert time.monotonic() - killed_at >= 2.0  # it took the coordinator's session expiry, not a leave
         produce(group_bootstrap, topic_name, [{"value": b"%d" % i, "partition": i % 4} for i in range(40)])
-        wait_for(lambda: {p for p, _o, _v in survivor.records} == {0, 1, 2, 3}, 30, "records of all partitions")
+        wait_for(
+            lambda: {p for p, _o, _v in survivor.records} == {0, 1, 2, 3}, 30, "records of all partitions"
+        )
         survivor.leave()
     finally:
         if child.poll() is None:
             os.killpg(child.pid, signal.SIGKILL)
 
 
-def test_member_that_stops_polling_leaves_and_loses_its_partitions(group_bootstrap: str, topic_name: str) -> None:
+def test_member_that_stops_polling_leaves_and_loses_its_partitions(
+    group_bootstrap: str, topic_name: str
+) -> None:
     create_topic(group_bootstrap, topic_name, 2)
     tps = {TopicPartition(topic_name, p) for p in range(2)}
     group = f"g-{uuid.uuid4().hex[:8]}"
@@ -279,7 +310,14 @@ def test_member_that_stops_polling_leaves_and_loses_its_partitions(group_bootstr
     with pytest.raises(CommitFailedError):
         slow.consumer.commit({TopicPartition(topic_name, 0): 0})
     slow.pause_polling.clear()
-    wait_for(lambda: ("lost", frozenset(slow.owned | {tp for e in slow.events if e[0] == "lost" for tp in e[1]})) in slow.events, 30, "on_partitions_lost")
+    wait_for(
+        lambda: (
+            ("lost", frozenset(slow.owned | {tp for e in slow.events if e[0] == "lost" for tp in e[1]}))
+            in slow.events
+        ),
+        30,
+        "on_partitions_lost",
+    )
     wait_for(lambda: stable([slow, other], tps), 60, "the slow member rejoining")
     slow.leave()
     other.leave()
@@ -289,13 +327,19 @@ def test_static_member_rejoins_without_a_rebalance(group_bootstrap: str, topic_n
     create_topic(group_bootstrap, topic_name, 4)
     tps = {TopicPartition(topic_name, p) for p in range(4)}
     group = f"g-{uuid.uuid4().hex[:8]}"
-    a = Member(group_bootstrap, [topic_name], group, "range", group_instance_id="static-a", session_timeout_ms=20000)
-    b = Member(group_bootstrap, [topic_name], group, "range", group_instance_id="static-b", session_timeout_ms=20000)
+    a = Member(
+        group_bootstrap, [topic_name], group, "range", group_instance_id="static-a", session_timeout_ms=20000
+    )
+    b = Member(
+        group_bootstrap, [topic_name], group, "range", group_instance_id="static-b", session_timeout_ms=20000
+    )
     wait_for(lambda: stable([a, b], tps), 60, "two static members")
     a_share = a.owned
     b_events = len(b.events)
     a.leave()  # static members do not send LeaveGroup: the group keeps a's slot
-    a2 = Member(group_bootstrap, [topic_name], group, "range", group_instance_id="static-a", session_timeout_ms=20000)
+    a2 = Member(
+        group_bootstrap, [topic_name], group, "range", group_instance_id="static-a", session_timeout_ms=20000
+    )
     wait_for(lambda: a2.owned == a_share, 30, "the static member getting its partitions back")
     time.sleep(1.0)
     assert len(b.events) == b_events, b.events[b_events:]
@@ -312,7 +356,11 @@ def test_pattern_subscription_picks_up_new_topics(group_bootstrap: str) -> None:
     assert m.consumer.subscription() == {f"{prefix}-one"}
     create_topic(group_bootstrap, f"{prefix}-two", 2)
     create_topic(group_bootstrap, f"other-{uuid.uuid4().hex[:6]}", 1)
-    expected = {TopicPartition(f"{prefix}-one", 0), TopicPartition(f"{prefix}-two", 0), TopicPartition(f"{prefix}-two", 1)}
+    expected = {
+        TopicPartition(f"{prefix}-one", 0),
+        TopicPartition(f"{prefix}-two", 0),
+        TopicPartition(f"{prefix}-two", 1),
+    }
     wait_for(lambda: m.owned == expected, 60, "the new matching topic")
     produce(group_bootstrap, f"{prefix}-two", [{"value": b"x", "partition": 1}])
     wait_for(lambda: m.records, 30, "a record of the new topic")
@@ -357,3 +405,38 @@ def test_listener_error_reaches_poll_and_the_group_goes_on(embedded_broker: Any,
     assert c.poll(timeout_ms=200) == {}
     c.close()
     assert calls == ["assigned", "revoked"]
+
+
+def test_coordinator_failure_rediscovers_and_retries(apache_kafka_cluster: Any, topic_name: str) -> None:
+    """Kill the group coordinator's broker: the member finds the new coordinator, keeps its
+    membership going and its commits land."""
+    cluster = apache_kafka_cluster
+    cluster.create_topic(topic_name, partitions=3, replication_factor=3)
+    bootstrap = cluster.bootstrap_servers
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    tps = {TopicPartition(topic_name, p) for p in range(3)}
+    m = Member(bootstrap, [topic_name], group, "range")
+    try:
+        wait_for(lambda: stable([m], tps), 90, "the member joining")
+        produce(bootstrap, topic_name, [{"value": b"before-%d" % i, "partition": i % 3} for i in range(30)])
+        wait_for(lambda: len(m.records) >= 30, 60, "records before the failure")
+        coordinator = m.consumer._core.coordinator
+        assert coordinator is not None and coordinator.coordinator_id is not None
+        old = coordinator.coordinator_id
+        cluster.kill(old)
+        produce(
+            cluster.bootstrap_servers,
+            topic_name,
+            [{"value": b"after-%d" % i, "partition": i % 3} for i in range(30)],
+        )
+        wait_for(lambda: len({(p, o) for p, o, _ in m.records}) >= 60, 120, "records after the failure")
+        wait_for(lambda: coordinator.coordinator_id not in (None, old), 60, "a new coordinator")
+        ends = {tp: 20 for tp in tps}
+        wait_for(
+            lambda: committed(cluster.bootstrap_servers, group, tps) == ends,
+            60,
+            "commits on the new coordinator",
+        )
+        m.leave()
+    finally:
+        cluster.heal()

@@ -40,8 +40,18 @@ def expected_records(blob: bytes, fetch_offset: int = 0) -> list[ConsumerRecord]
                 continue
             out.append(
                 ConsumerRecord(
-                    TP.topic, TP.partition, r.offset, r.timestamp, h.timestamp_type, r.key, r.value, r.headers,
-                    None, r.serialized_key_size, r.serialized_value_size, r.serialized_header_size,
+                    TP.topic,
+                    TP.partition,
+                    r.offset,
+                    r.timestamp,
+                    h.timestamp_type,
+                    r.key,
+                    r.value,
+                    r.headers,
+                    None,
+                    r.serialized_key_size,
+                    r.serialized_value_size,
+                    r.serialized_header_size,
                     h.partition_leader_epoch,
                 )
             )
@@ -72,7 +82,11 @@ def test_fast_path_equals_codec(batches: list[list[Any]], codec: int, ts_type: i
     for recs in batches:
         inputs = [(TS + dt, k, v, h) for dt, k, v, h in recs]
         blob += encode_batch(
-            inputs, base_offset=offset, compression=codec, timestamp_type=ts_type, partition_leader_epoch=epoch
+            inputs,
+            base_offset=offset,
+            compression=codec,
+            timestamp_type=ts_type,
+            partition_leader_epoch=epoch,
         )
         offset += len(recs)
     got = decode_partition(TP, 100, blob)
@@ -83,7 +97,9 @@ def test_fast_path_equals_codec(batches: list[list[Any]], codec: int, ts_type: i
 
 
 def test_records_before_fetch_offset_are_dropped() -> None:
-    blob = encode_batch([(TS + i, None, b"v%d" % i, None) for i in range(10)], base_offset=50, compression=SNAPPY)
+    blob = encode_batch(
+        [(TS + i, None, b"v%d" % i, None) for i in range(10)], base_offset=50, compression=SNAPPY
+    )
     got = decode_partition(TP, 55, blob)
     assert [r.offset for r in got.records] == [55, 56, 57, 58, 59]
     assert [r.value for r in got.records] == [b"v5", b"v6", b"v7", b"v8", b"v9"]
@@ -109,7 +125,9 @@ def test_trailing_partial_batch_is_left_for_the_next_fetch() -> None:
 
 
 def test_control_batches_are_skipped_and_advance_the_offset() -> None:
-    data = encode_batch([(TS, None, b"x", None)], base_offset=0, producer_id=7, producer_epoch=0, transactional=True)
+    data = encode_batch(
+        [(TS, None, b"x", None)], base_offset=0, producer_id=7, producer_epoch=0, transactional=True
+    )
     marker = encode_control_batch(True, 7, 0, TS, base_offset=1)
     after = encode_batch([(TS, None, b"y", None)], base_offset=2)
     for read_committed in (False, True):
@@ -121,7 +139,11 @@ def test_control_batches_are_skipped_and_advance_the_offset() -> None:
 
 def _txn(pid: int, offset: int, values: list[bytes]) -> bytes:
     return encode_batch(
-        [(TS, None, v, None) for v in values], base_offset=offset, producer_id=pid, producer_epoch=0, transactional=True
+        [(TS, None, v, None) for v in values],
+        base_offset=offset,
+        producer_id=pid,
+        producer_epoch=0,
+        transactional=True,
     )
 
 
@@ -205,7 +227,9 @@ def test_log_append_time_uses_batch_max_timestamp() -> None:
 
 
 def test_field_values() -> None:
-    blob = encode_batch([(TS, b"key", None, [("h1", b"xyz"), ("h\u00e9", None)])], base_offset=7, partition_leader_epoch=4)
+    blob = encode_batch(
+        [(TS, b"key", None, [("h1", b"xyz"), ("h\u00e9", None)])], base_offset=7, partition_leader_epoch=4
+    )
     (r,) = decode_partition(TP, 0, blob).records
     assert r == ConsumerRecord(
         "topic-a", 3, 7, TS, 0, b"key", None, [("h1", b"xyz"), ("h\u00e9", None)], None, 3, -1, 2 + 3 + 3, 4

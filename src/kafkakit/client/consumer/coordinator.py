@@ -17,9 +17,8 @@ asking for a rebalance, or a metadata change of the subscribed topics (new parti
 matching the pattern), marks the member for rejoining at the next poll; ILLEGAL_GENERATION /
 UNKNOWN_MEMBER_ID mean the member was dropped (its partitions are "lost"). When the user has not
 polled for max_poll_interval_ms the task sends LeaveGroup (dynamic members) so the group moves on.
-Auto-commit runs from poll every auto_commit_interval_ms and before partitions are revoked.
-Commits are serialized; one made when the member no longer holds a valid generation raises
-CommitFailedError. NOT_COORDINATOR / COORDINATOR_NOT_AVAILABLE / a broken connection make the
+Auto-commit runs from poll every auto_commit_interval_ms and before partitions are revoked;
+commits and committed-offset lookups live in ``offsets.GroupOffsets``. NOT_COORDINATOR / COORDINATOR_NOT_AVAILABLE / a broken connection make the
 coordinator unknown: it is looked up again and the request retried.
 
 What it must never do: call a listener other than through ``invoke``, block the loop, commit with a
@@ -44,9 +43,9 @@ from kafkakit.client.consumer.assignors import (
 )
 from kafkakit.client.consumer.fetcher import cap_version
 from kafkakit.client.consumer.metrics import ConsumerMetrics
+from kafkakit.client.consumer.offsets import GroupOffsets, Retry
 from kafkakit.client.consumer.subscription_state import SubscriptionState, SubscriptionType
 from kafkakit.errors import (
-    CommitFailedError,
     CoordinatorNotAvailableError,
     KafkaConnectionError,
     KafkaError,
@@ -75,8 +74,6 @@ _FENCED_INSTANCE_ID = 82
 _UNSTABLE_OFFSET_COMMIT = 88
 _COORDINATOR_CODES = {_COORDINATOR_NOT_AVAILABLE, _NOT_COORDINATOR, _REQUEST_TIMED_OUT}
 
-_MAX_VERSION = {"OffsetCommit": 9, "OffsetFetch": 9}
-
 
 class MemberState:
     UNJOINED = "<unjoined>"
@@ -92,11 +89,7 @@ class ConsumerGroupMetadata(NamedTuple):
     state: str = MemberState.UNJOINED
 
 
-class _Retry(Exception):
-    """Internal: the step failed in a way that a new attempt (after a backoff) may fix."""
-
-
-class ConsumerCoordinator:
+class ConsumerCoordinator(GroupOffsets):
     """Group membership and offsets for one consumer (see module docstring)."""
 
     def __init__(
@@ -247,7 +240,7 @@ class ConsumerCoordinator:
         except KafkaError as exc:
             if isinstance(exc, (KafkaConnectionError, KafkaTimeoutError)):
                 self.mark_coordinator_dead(f"{api}: {exc}")
-                raise _Retry(str(exc)) from None
+                raise Retry(str(exc)) from None
             raise
 
     # --- poll-driven group management ---------------------------------------------------------
@@ -294,7 +287,7 @@ class ConsumerCoordinator:
                     await self._on_join_prepare()
                     self._join_prepared = True
                 await self._join_and_sync()
-            except _Retry as exc:
+            except Retry as exc:
                 log.debug("group %s: rebalance step will be retried: %s", self.group_id, exc)
                 await asyncio.sleep(self.retry_backoff)
             except KafkaError as exc:
@@ -392,7 +385,7 @@ class ConsumerCoordinator:
         code = resp["error_code"]
         if code == _MEMBER_ID_REQUIRED:
             self.member_id = resp["member_id"]
-            raise _Retry("the coordinator assigned a member id; joining again with it")
+            raise Retry("the coordinator assigned a member id; joining again with it")
         if code:
             self._join_error(code, "JoinGroup")
         self.metrics.join_time.record((time.monotonic() - started) * 1000.0)
@@ -424,16 +417,16 @@ class ConsumerCoordinator:
         err = for_code(code)
         if code == _UNKNOWN_MEMBER_ID:
             self._reset_generation(f"{api}: unknown member id")
-            raise _Retry("unknown member id")
+            raise Retry("unknown member id")
         if code == _ILLEGAL_GENERATION:
             self._reset_generation(f"{api}: illegal generation", reset_member_id=False)
-            raise _Retry("illegal generation")
+            raise Retry("illegal generation")
         if code in (_COORDINATOR_NOT_AVAILABLE, _NOT_COORDINATOR):
             self.mark_coordinator_dead(f"{api}: {err.__name__}")
-            raise _Retry(err.__name__)
+            raise Retry(err.__name__)
         if code in (_COORDINATOR_LOAD, _REBALANCE_IN_PROGRESS) or err.retriable:
             self.request_rejoin(err.__name__)
-            raise _Retry(err.__name__)
+            raise Retry(err.__name__)
         if code == _FENCED_INSTANCE_ID:
             raise err(
                 f"group {self.group_id!r}: another consumer joined with group_instance_id "
@@ -577,7 +570,7 @@ class ConsumerCoordinator:
                 started = time.monotonic()
                 try:
                     resp, _v = await self._send("Heartbeat", body)
-                except (_Retry, KafkaError) as exc:
+                except (Retry, KafkaError) as exc:
                     log.debug("group %s: heartbeat failed: %s", self.group_id, exc)
                     if time.monotonic() - last_ok > self.session_timeout_ms / 1000.0:
                         self.mark_coordinator_dead("no heartbeat answered within session_timeout_ms")
@@ -626,190 +619,9 @@ class ConsumerCoordinator:
                 await asyncio.wait_for(
                     self._send("LeaveGroup", body), self.client.request_timeout_ms / 1000.0
                 )
-            except (_Retry, KafkaError, asyncio.TimeoutError) as exc:
+            except (Retry, KafkaError, asyncio.TimeoutError) as exc:
                 log.debug("group %s: LeaveGroup failed: %s", self.group_id, exc)
         self._reset_generation(f"left the group: {reason}")
-
-    # --- offsets ------------------------------------------------------------------------------
-
-    def commit_async(
-        self, offsets: dict[TopicPartition, OffsetAndMetadata], callback: Callable[..., Any] | None = None
-    ) -> asyncio.Future[None]:
-        """Commit in the background (after earlier commits); the callback runs on the next poll."""
-
-        async def run() -> None:
-            try:
-                await self.commit_offsets(offsets, timeout=self.client.request_timeout_ms / 1000.0)
-            except Exception as exc:  # noqa: BLE001 - handed to the callback
-                log.warning("group %s: async commit failed: %s", self.group_id, exc)
-                if callback is not None:
-                    self.completed_commits.append((callback, offsets, exc))
-                raise
-            if callback is not None:
-                self.completed_commits.append((callback, offsets, None))
-
-        task = self.client.loop.create_task(run())
-        task.add_done_callback(lambda t: t.cancelled() or t.exception())
-        return task
-
-    async def commit_offsets(
-        self, offsets: Mapping[TopicPartition, OffsetAndMetadata], timeout: float
-    ) -> None:
-        """Commit synchronously; CommitFailedError when the group has moved on without us."""
-        if not offsets:
-            return
-        if self._commit_lock is None:
-            self._commit_lock = asyncio.Lock()
-        async with self._commit_lock:
-            await self._commit(dict(offsets), time.monotonic() + timeout)
-
-    async def _commit(self, offsets: dict[TopicPartition, OffsetAndMetadata], deadline: float) -> None:
-        while True:
-            if self.subs.partitions_auto_assigned():
-                if self.state != MemberState.STABLE or self.generation < 0:
-                    raise CommitFailedError(
-                        f"Commit cannot be completed: group {self.group_id!r} is rebalancing or this member lost "
-                        "its partitions (no valid generation). Poll again to rejoin; offsets of partitions that "
-                        "moved belong to their new owner."
-                    )
-                generation, member = self.generation, self.member_id
-                instance = self.group_instance_id
-            else:
-                generation, member, instance = -1, "", None
-            topics: dict[str, list[dict[str, Any]]] = {}
-            for tp, om in offsets.items():
-                if not isinstance(om, OffsetAndMetadata):
-                    om = OffsetAndMetadata(*om) if isinstance(om, tuple) else OffsetAndMetadata(int(om))
-                topics.setdefault(tp.topic, []).append(
-                    {
-                        "partition_index": tp.partition,
-                        "committed_offset": om.offset,
-                        "committed_leader_epoch": om.leader_epoch if om.leader_epoch is not None else -1,
-                        "committed_metadata": om.metadata or "",
-                    }
-                )
-            body = {
-                "group_id": self.group_id,
-                "generation_id_or_member_epoch": generation,
-                "member_id": member,
-                "group_instance_id": instance,
-                "retention_time_ms": -1,
-                "topics": [{"name": t, "partitions": ps} for t, ps in topics.items()],
-            }
-            started = time.monotonic()
-            retry: str | None = None
-            try:
-                await self.ensure_coordinator_ready(deadline)
-                resp, _v = await self._send("OffsetCommit", body, cap=_MAX_VERSION["OffsetCommit"])
-            except _Retry as exc:
-                retry = str(exc)
-            else:
-                self.metrics.commit_latency.record((time.monotonic() - started) * 1000.0)
-                retry = self._commit_errors(resp)
-                if retry is None:
-                    return
-            if time.monotonic() + self.retry_backoff > deadline:
-                raise KafkaTimeoutError(f"offset commit for group {self.group_id!r} timed out ({retry})")
-            await asyncio.sleep(self.retry_backoff)
-
-    def _commit_errors(self, resp: dict[str, Any]) -> str | None:
-        retry = None
-        for t in resp["topics"]:
-            for p in t["partitions"]:
-                code = p["error_code"]
-                if not code:
-                    continue
-                err = for_code(code)
-                where = f"{t['name']}-{p['partition_index']}"
-                if code in (_COORDINATOR_NOT_AVAILABLE, _NOT_COORDINATOR, _REQUEST_TIMED_OUT):
-                    self.mark_coordinator_dead(f"OffsetCommit: {err.__name__}")
-                    retry = err.__name__
-                elif code in (_ILLEGAL_GENERATION, _UNKNOWN_MEMBER_ID):
-                    self._reset_generation(f"OffsetCommit: {err.__name__}", code == _UNKNOWN_MEMBER_ID)
-                    raise CommitFailedError()
-                elif code == _REBALANCE_IN_PROGRESS:
-                    self.request_rejoin("OffsetCommit: rebalance in progress")
-                    raise CommitFailedError(
-                        f"Commit for {where} cannot be completed: group {self.group_id!r} is rebalancing; "
-                        "poll() to finish the rebalance, then commit the offsets of the partitions you still own"
-                    )
-                elif code == _FENCED_INSTANCE_ID:
-                    raise err(
-                        f"commit fenced: group_instance_id {self.group_instance_id!r} is used by another consumer"
-                    )
-                elif err.retriable:
-                    retry = err.__name__
-                else:
-                    raise err(
-                        f"offset commit for {where} in group {self.group_id!r} failed: {err.description}"
-                    )
-        return retry
-
-    async def fetch_committed(
-        self, partitions: Iterable[TopicPartition], timeout: float
-    ) -> dict[TopicPartition, OffsetAndMetadata | None]:
-        """The group's committed offset of each partition (None where nothing is committed)."""
-        tps = list(partitions)
-        if not tps:
-            return {}
-        deadline = time.monotonic() + timeout
-        topics: dict[str, list[int]] = {}
-        for tp in tps:
-            topics.setdefault(tp.topic, []).append(tp.partition)
-        topic_list = [{"name": t, "partition_indexes": ps} for t, ps in topics.items()]
-        body = {
-            "group_id": self.group_id,
-            "topics": topic_list,
-            "groups": [
-                {"group_id": self.group_id, "member_id": None, "member_epoch": -1, "topics": topic_list}
-            ],
-            "require_stable": True,
-        }
-        while True:
-            retry: str | None = None
-            try:
-                await self.ensure_coordinator_ready(deadline)
-                resp, version = await self._send("OffsetFetch", body, cap=_MAX_VERSION["OffsetFetch"])
-            except _Retry as exc:
-                retry = str(exc)
-            else:
-                if version >= 8:
-                    g = resp["groups"][0]
-                    code, topic_resps = g["error_code"], g["topics"]
-                else:
-                    code, topic_resps = resp["error_code"], resp["topics"]
-                if code:
-                    retry = self._fetch_error(code)
-                else:
-                    out: dict[TopicPartition, OffsetAndMetadata | None] = {tp: None for tp in tps}
-                    for t in topic_resps:
-                        for p in t["partitions"]:
-                            pcode = p["error_code"]
-                            tp = TopicPartition(t["name"], p["partition_index"])
-                            if pcode:
-                                retry = self._fetch_error(pcode, tp)
-                                continue
-                            if p["committed_offset"] >= 0:
-                                out[tp] = OffsetAndMetadata(
-                                    p["committed_offset"], p["metadata"] or "", p["committed_leader_epoch"]
-                                )
-                    if retry is None:
-                        return out
-            if time.monotonic() + self.retry_backoff > deadline:
-                raise KafkaTimeoutError(
-                    f"committed offsets of group {self.group_id!r} not fetched in time ({retry})"
-                )
-            await asyncio.sleep(self.retry_backoff)
-
-    def _fetch_error(self, code: int, tp: TopicPartition | None = None) -> str:
-        err = for_code(code)
-        if code in (_COORDINATOR_NOT_AVAILABLE, _NOT_COORDINATOR):
-            self.mark_coordinator_dead(f"OffsetFetch: {err.__name__}")
-            return err.__name__
-        if code in (_COORDINATOR_LOAD, _UNSTABLE_OFFSET_COMMIT) or err.retriable:
-            return err.__name__
-        where = f" for {tp.topic}-{tp.partition}" if tp else ""
-        raise err(f"fetching committed offsets{where} of group {self.group_id!r} failed: {err.description}")
 
     # --- shutdown -----------------------------------------------------------------------------
 

@@ -197,9 +197,8 @@ class RecordAccumulator:
         self.wakeup_pending = False
         # monotonic time of the sender's next scheduled look at the queues (inf: none scheduled)
         self.sender_deadline = 0.0
-        # set (without the lock) while a sender pass is scheduled or running on the loop thread; a
-        # thread in send() that sees it holds the GIL the sender is waiting for, and yields it
-        self.sender_busy = False
+        # locks held by threads in send() waiting for the next sender pass to end (core._handoff)
+        self.pass_waiters: list[threading.Lock] = []
         self._wake = wake
         self._thread_waiters = 0
         self._async_waiters: list[asyncio.Future[None]] = []
@@ -290,6 +289,13 @@ class RecordAccumulator:
         return fut
 
     # --- the sender side (event loop) ----------------------------------------------------------
+
+    def release_pass_waiters(self) -> None:
+        """A sender pass ended: let the threads waiting for it in send() go on."""
+        with self.lock:
+            waiters, self.pass_waiters = self.pass_waiters, []
+        for w in waiters:
+            w.release()
 
     def release(self, nbytes: int) -> None:
         with self.lock:

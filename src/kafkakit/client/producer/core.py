@@ -44,6 +44,9 @@ from kafkakit.record import estimate_size_in_bytes
 __all__ = ["NeedMetadata", "NeedSpace", "ProducerCore"]
 
 RECORD_OVERHEAD = 12  # varint lengths, attributes, deltas of one record, roughly
+HANDOFF_TIMEOUT = 0.005  # the longest send() waits for a sender pass when it sealed a full batch
+
+_allocate_lock = threading.Lock
 
 
 class NeedMetadata(Exception):
@@ -181,7 +184,8 @@ class ProducerCore:
         accumulator append inlined). When it would block it calls ``slow(args, need)`` with the
         original arguments and the NeedMetadata/NeedSpace reason, or raises the reason when ``slow``
         is None (that variant is ``self.try_send``). ``yield_gil`` (for callers in a thread other
-        than the loop's) releases the GIL briefly every 64 records so the sender keeps up."""
+        than the loop's) hands the GIL to the sender each time a full batch is sealed: see
+        ``_handoff``."""
         core = self
         acc = self.acc
         lock = acc.lock
@@ -193,19 +197,23 @@ class ProducerCore:
         sticky_enabled = self._sticky_enabled
         sticky_of = self._sticky
         batch_size = self._batch_size
-        max_request_size = self._max_request_size
-        buffer_memory = self._buffer_memory
+        # a record this large may not fit max_request_size or buffer_memory: checked exactly
+        size_limit = min(self._max_request_size - 100, self._buffer_memory)
         client = self.client
-        parts_state: list[Any] = [None, {}]  # (cluster snapshot, {topic: partitions}) built from it
         new_future = FutureRecordMetadata
         now_ns = time.time_ns
         overhead = RECORD_OVERHEAD
+        handoff = self._handoff if yield_gil else None
 
-        pause = time.sleep
+        # {topic: (sorted partitions, sorted available partitions, partition set)} of one cluster
+        # metadata snapshot, rebuilt when the client's snapshot changes
+        parts_cluster: Any = None
+        parts_of: dict[str, tuple[list[int], list[int], frozenset[int]]] = {}
+        # the queue of the last explicit (topic, partition), valid while the snapshot is the same
         last_topic: str | None = None
         last_partition = -1
         last_queue: Any = None
-        yield_mask = 15 if yield_gil else -1
+        last_cluster: Any = None
 
         def send(
             topic: str,
@@ -216,77 +224,83 @@ class ProducerCore:
             timestamp_ms: int | None = None,
         ) -> FutureRecordMetadata:
             """Queue one record and return its FutureRecordMetadata at once (see KafkaProducer.send)."""
+            nonlocal parts_cluster, parts_of, last_topic, last_partition, last_queue, last_cluster
             if core.closed:
                 raise IllegalStateError("KafkaProducer is closed: send() is not allowed after close()")
             if type(topic) is not str:
                 raise TypeError(f"topic must be a str, got {type(topic).__name__} ({topic!r})")
-            raw_key, raw_value = key, value  # what the slow path retries with
+            kb = key  # the serialized key and value (the slow path retries with the originals)
+            vb = value
             if key_ser is not None and key is not None:
-                key = key_ser(topic, key)
+                kb = key_ser(topic, key)
             if value_ser is not None and value is not None:
-                value = value_ser(topic, value)
-            size = overhead
-            if value is not None:
-                if type(value) is not bytes:
-                    value = _as_bytes(value, "value", topic)
-                size += len(value)
-            if key is not None:
-                if type(key) is not bytes:
-                    key = _as_bytes(key, "key", topic)
-                size += len(key)
+                vb = value_ser(topic, value)
+            if type(vb) is bytes:
+                size = overhead + len(vb)
+            elif vb is None:
+                size = overhead
+            else:
+                vb = _as_bytes(vb, "value", topic)
+                size = overhead + len(vb)
+            if kb is not None:
+                if type(kb) is not bytes:
+                    kb = _as_bytes(kb, "key", topic)
+                size += len(kb)
             hdrs: list[tuple[str, bytes | None]] | None = None
             if headers:
                 hdrs, hsize = _check_headers(headers)
                 size += hsize
             cluster = client.cluster
-            if cluster is not parts_state[0]:
-                parts_state[0] = cluster
-                parts_state[1] = {}
-            parts = parts_state[1].get(topic)
-            if parts is None:
-                all_p = cluster.partitions_for_topic(topic)
-                if not all_p:
-                    need: Exception = NeedMetadata(topic, partition)
-                    if slow is None:
-                        raise need
-                    return slow((topic, raw_value, raw_key, headers, partition, timestamp_ms), need)
-                avail = cluster.available_partitions_for_topic(topic) or frozenset()
-                parts = parts_state[1][topic] = (sorted(all_p), sorted(avail), all_p)
-            if partition is None:
-                if key is None and sticky_enabled:
-                    sticky = sticky_of.get(topic)
-                    if sticky is None or sticky[1] >= batch_size or sticky[0] not in parts[2]:
-                        sticky = sticky_of[topic] = [partitioner(None, parts[0], parts[1]), 0]
-                    sticky[1] += size
-                    partition = sticky[0]
-                else:
-                    partition = partitioner(key, parts[0], parts[1])
-            elif partition not in parts[2]:
-                if type(partition) is not int:
-                    raise TypeError(
-                        f"partition must be an int, got {type(partition).__name__} ({partition!r})"
-                    )
-                need = NeedMetadata(topic, partition)
-                if slow is None:
-                    raise need
-                return slow((topic, raw_value, raw_key, headers, partition, timestamp_ms), need)
-            if size + 100 > max_request_size or size > buffer_memory:
-                exact = estimate_size_in_bytes(key, value, hdrs)
-                if exact > max_request_size or exact > buffer_memory:
-                    return core._failed_future(topic, partition, key, value, hdrs, timestamp_ms, exact)
-            if timestamp_ms is None:
-                timestamp_ms = now_ns() // 1_000_000
-            record = (timestamp_ms, key, value, hdrs)
-            # fast path: room in the partition's open batch, whose buffer memory is already charged
-            # (RecordAccumulator.append does the rest)
-            fut: FutureRecordMetadata | None = None
-            nonlocal last_topic, last_partition, last_queue
-            if topic is last_topic and partition == last_partition:
+            if partition is not None and partition == last_partition and topic is last_topic and (
+                cluster is last_cluster
+            ):
                 dq = last_queue  # partition queues live as long as the producer: safe to cache
             else:
-                dq = queues.get((topic, partition))
-                if dq is not None:
-                    last_topic, last_partition, last_queue = topic, partition, dq
+                if cluster is not parts_cluster:
+                    parts_cluster = cluster
+                    parts_of = {}
+                parts = parts_of.get(topic)
+                if parts is None:
+                    all_p = cluster.partitions_for_topic(topic)
+                    if not all_p:
+                        need: Exception = NeedMetadata(topic, partition)
+                        if slow is None:
+                            raise need
+                        return slow((topic, value, key, headers, partition, timestamp_ms), need)
+                    avail = cluster.available_partitions_for_topic(topic) or frozenset()
+                    parts = parts_of[topic] = (sorted(all_p), sorted(avail), all_p)
+                if partition is None:
+                    if kb is None and sticky_enabled:
+                        sticky = sticky_of.get(topic)
+                        if sticky is None or sticky[1] >= batch_size or sticky[0] not in parts[2]:
+                            sticky = sticky_of[topic] = [partitioner(None, parts[0], parts[1]), 0]
+                        sticky[1] += size
+                        partition = sticky[0]
+                    else:
+                        partition = partitioner(kb, parts[0], parts[1])
+                    dq = queues.get((topic, partition))
+                else:
+                    if partition not in parts[2]:
+                        if type(partition) is not int:
+                            raise TypeError(
+                                f"partition must be an int, got {type(partition).__name__} ({partition!r})"
+                            )
+                        need = NeedMetadata(topic, partition)
+                        if slow is None:
+                            raise need
+                        return slow((topic, value, key, headers, partition, timestamp_ms), need)
+                    dq = queues.get((topic, partition))
+                    if dq is not None:
+                        last_topic, last_partition, last_queue, last_cluster = topic, partition, dq, cluster
+            if size > size_limit:
+                exact = estimate_size_in_bytes(kb, vb, hdrs)
+                if exact > core._max_request_size or exact > core._buffer_memory:
+                    return core._failed_future(topic, partition, kb, vb, hdrs, timestamp_ms, exact)
+            if timestamp_ms is None:
+                timestamp_ms = now_ns() // 1_000_000
+            record = (timestamp_ms, kb, vb, hdrs)
+            # fast path: room in the partition's open batch, whose buffer memory is already charged
+            # (RecordAccumulator.append does the rest)
             with lock:
                 if dq:
                     b = dq[-1]
@@ -297,24 +311,36 @@ class ProducerCore:
                             recs.append(record)
                             b.size = grown
                             n = len(recs)
-                            fut = new_future(b, n - 1)
-                            if n & yield_mask or not (acc.sender_busy or len(dq) > 1):
-                                return fut
-            if fut is not None:
-                # The sender is mid-pass or behind (full batches queued): let its loop thread have
-                # the GIL now; a thread busy in send() would keep it for a whole switch interval
-                # (5 ms) at every step of the sender otherwise. Checked every 16 records.
-                pause(0)
-                return fut
+                            return new_future(b, n - 1)
             fut = append_slow(topic, partition, record, size)  # type: ignore[arg-type]
             if fut is None:
                 need = NeedSpace(acc.charge_for(size))
                 if slow is None:
                     raise need
-                return slow((topic, raw_value, raw_key, headers, partition, timestamp_ms), need)
+                return slow((topic, value, key, headers, partition, timestamp_ms), need)
+            if handoff is not None and fut._index == 0:
+                handoff()  # this record opened a new batch: a full one may be waiting for the sender
             return fut
 
         return send
+
+    def _handoff(self) -> None:
+        """Called by send() in a thread other than the loop's right after a record opened a new
+        batch: when a sender pass is pending (a full batch is waiting), block until it ran, at most
+        HANDOFF_TIMEOUT. Without this the sender's thread waits for the GIL until the interpreter
+        forces a switch (sys.getswitchinterval(), 5 ms), the thread calling send() fills several
+        batches meanwhile and the pipeline of requests runs dry; with it the GIL changes hands
+        once per batch, which costs one thread wake-up each way."""
+        if threading.get_ident() == self.thread_id:
+            return
+        acc = self.acc
+        w = _allocate_lock()
+        w.acquire()
+        with acc.lock:
+            if not acc.wakeup_pending:
+                return
+            acc.pass_waiters.append(w)
+        w.acquire(timeout=HANDOFF_TIMEOUT)
 
     def _failed_future(
         self, topic: str, partition: int, key: Any, value: Any, headers: Any, ts: int | None, size: int

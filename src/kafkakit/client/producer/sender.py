@@ -128,11 +128,11 @@ class Sender:
         """Schedule a pass (loop thread only; the accumulator uses ``wake_threadsafe``)."""
         if not self._scheduled and not self._stopped and self.loop is not None:
             self._scheduled = True
-            self.acc.sender_busy = True
             self.loop.call_soon(self._run)
 
     def stop(self) -> None:
         self._stopped = True
+        self.acc.release_pass_waiters()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -150,8 +150,8 @@ class Sender:
         try:
             self._run_pass()
         finally:
-            if not self._scheduled:
-                self.acc.sender_busy = False
+            if self.acc.pass_waiters:
+                self.acc.release_pass_waiters()
 
     def _run_pass(self) -> None:
         self._scheduled = False
