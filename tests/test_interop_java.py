@@ -5,25 +5,22 @@ byte for byte, read by the Java console consumer and cross-checked with kafka-py
 independent decoder) and with raw Fetch requests (which show what the broker actually stored:
 codec, producer id, sequence numbers, offsets).
 
-Note on the wrappers: the console producer always overwrites ``compression.type`` with its own
-``--compression-codec`` option (default none), so a ``compression.type`` command property is
-silently ignored; :func:`java_produce` passes ``--compression-codec``. Its ``--timeout`` option
-(default 1000 ms) becomes ``linger.ms`` unless the property is given, which makes ``--sync``
-cost a second per record; :func:`java_produce` always sets ``linger.ms``.
+The console producer is driven through ``tests.infra.apache_kafka.console_produce``, which passes
+the codec as ``--compression-codec`` (the tool ignores a ``compression.type`` property) and sets
+``linger.ms`` 0 with ``--sync`` (the tool's ``--timeout`` would otherwise delay every record).
 """
 
 from __future__ import annotations
 
-import socket
-import struct
+import subprocess
 import threading
 import time
-from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
-from tests.infra import parse_bootstrap, wait_until
+from tests.infra import wait_until
+from tests.infra.wire import Wire
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(120)]
 
@@ -58,68 +55,10 @@ def bs(embedded_broker_module: Any) -> str:
 # helpers
 
 
-def java_produce(
-    java: Any,
-    bootstrap: str,
-    topic: str,
-    messages: list[tuple[str, str]],
-    *,
-    codec: str = "none",
-    sync: bool = False,
-    props: Mapping[str, object] | None = None,
-) -> None:
-    """Console producer: (key, value) lines, ``--compression-codec codec``; linger.ms 0 with
-    ``sync`` (one record per request) and 50 otherwise (multi-record batches)."""
-    lines = "".join(f"{k}\t{v}\n" for k, v in messages)
-    args = ["--bootstrap-server", bootstrap, "--topic", topic, "--compression-codec", codec]
-    if sync:
-        args.append("--sync")
-    args += ["--reader-property", "parse.key=true", "--reader-property", "key.separator=\t"]
-    all_props: dict[str, object] = {"linger.ms": 0 if sync else 50, **(props or {})}
-    for k, v in all_props.items():
-        args += ["--command-property", f"{k}={v}"]
-    res = java.run_java_tool(java.CONSOLE_PRODUCER, args, input=lines, timeout=90)
-    # async sends only log their failures: any ERROR line means a record was not acknowledged
+def acked(res: subprocess.CompletedProcess[str]) -> None:
+    """The console producer run finished with every record acknowledged: asynchronous sends only
+    log their failures, so any ERROR line or exception means a record was lost."""
     assert " ERROR " not in res.stderr and "Exception" not in res.stderr, res.stderr[-3000:]
-
-
-class Wire:
-    """A tiny blocking Kafka connection speaking kafkakit.protocol's codec (one request at a time)."""
-
-    def __init__(self, bootstrap: str, timeout: float = 10.0) -> None:
-        host, port = parse_bootstrap(bootstrap)[0]
-        self.sock = socket.create_connection((host, port), timeout=timeout)
-        self.correlation_id = 0
-
-    def close(self) -> None:
-        self.sock.close()
-
-    def __enter__(self) -> Wire:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _recv(self, n: int) -> bytes:
-        buf = bytearray()
-        while len(buf) < n:
-            chunk = self.sock.recv(n - len(buf))
-            if not chunk:
-                raise ConnectionError("broker closed the connection")
-            buf += chunk
-        return bytes(buf)
-
-    def call(self, api_name: str, version: int, body: dict[str, Any]) -> dict[str, Any]:
-        from kafkakit.protocol import api
-        from kafkakit.protocol.frame import decode_response, encode_request, response_correlation_id
-
-        a = api(api_name)
-        self.correlation_id += 1
-        self.sock.sendall(encode_request(a, version, self.correlation_id, "kafkakit-interop-test", body))
-        (size,) = struct.unpack(">i", self._recv(4))
-        frame = self._recv(size)
-        assert response_correlation_id(frame) == self.correlation_id
-        return decode_response(a, version, frame)
 
 
 def raw_batches(bootstrap: str, topic: str, partition: int = 0) -> list[tuple[Any, list[Any]]]:
@@ -215,7 +154,8 @@ def payloads(tag: str, n: int) -> list[tuple[str, str]]:
 def test_java_produce_consume_codec(java: Any, bs: str, topic_name: str, codec: str) -> None:
     n = 400
     sent = payloads(codec, n)
-    java_produce(java, bs, topic_name, sent, codec=codec)
+    # linger.ms 50 without --sync: the producer sends multi-record batches
+    acked(java.console_produce(bs, topic_name, sent, compression=codec, sync=False, props={"linger.ms": 50}))
 
     # what the broker stored: the producer's codec (compression.type=producer), offsets 0..n-1
     batches = raw_batches(bs, topic_name)
@@ -244,8 +184,8 @@ def test_java_idempotent_producer(java: Any, bs: str, topic_name: str) -> None:
     gets a new id and starts again at sequence 0."""
     first, second = payloads("a", 30), payloads("b", 20)
     props = {"enable.idempotence": "true", "acks": "all"}
-    java_produce(java, bs, topic_name, first, sync=True, props=props)
-    java_produce(java, bs, topic_name, second, sync=True, props=props)
+    acked(java.console_produce(bs, topic_name, first, props=props))  # --sync, linger.ms 0
+    acked(java.console_produce(bs, topic_name, second, props=props))
 
     batches = raw_batches(bs, topic_name)
     headers = [h for h, _ in batches]

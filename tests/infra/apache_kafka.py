@@ -796,18 +796,32 @@ _NULL_MARKER = "<kafkakit-null>"
 def console_produce(
     bootstrap: str,
     topic: str,
-    messages: Iterable[str | tuple[str, str]],
+    messages: Iterable[str | tuple[str | None, str]],
     *,
     props: dict[str, object] | None = None,
+    compression: str | None = None,
+    sync: bool = True,
     key_separator: str = "\t",
     timeout: float = 120.0,
     version: str | None = None,
-) -> None:
-    """Produce with the Java console producer (``--sync``, one request per record).
+) -> subprocess.CompletedProcess[str]:
+    """Produce with the Java console producer; returns the finished process (stderr has its log).
 
     ``messages`` are values, or (key, value) tuples (key None = null key); neither may contain
-    newlines, and keys may not contain ``key_separator``. ``props`` are producer configs (acks, compression.type, ...).
+    newlines, and keys may not contain ``key_separator``. ``props`` are producer configs (acks,
+    enable.idempotence, linger.ms, ...).
+
+    ``compression`` is the codec (none, gzip, snappy, lz4, zstd): the console producer overwrites
+    ``compression.type`` with its own ``--compression-codec`` option (default none), so a
+    ``compression.type`` in ``props`` would be silently ignored; it is passed as the codec instead.
+    ``sync`` (the default) sends one record per request and waits for each answer; ``linger.ms``
+    is then 0 unless ``props`` says otherwise, because the tool turns its ``--timeout`` (1000 ms)
+    into ``linger.ms`` and every record would wait that long.
     """
+    all_props = dict(props or {})
+    codec = compression if compression is not None else all_props.pop("compression.type", None)
+    if sync:
+        all_props.setdefault("linger.ms", 0)
     msgs = list(messages)
     keyed = any(isinstance(m, tuple) for m in msgs)
     lines: list[str] = []
@@ -817,7 +831,11 @@ def console_produce(
             lines.append(f"{_NULL_MARKER if k is None else k}{key_separator}{v}")
         else:
             lines.append(f"{_NULL_MARKER}{key_separator}{m}" if keyed else m)
-    args = ["--bootstrap-server", bootstrap, "--topic", topic, "--sync"]
+    args = ["--bootstrap-server", bootstrap, "--topic", topic]
+    if sync:
+        args.append("--sync")
+    if codec is not None:
+        args += ["--compression-codec", str(codec)]
     if keyed:
         args += [
             "--reader-property",
@@ -827,8 +845,8 @@ def console_produce(
             "--reader-property",
             f"null.marker={_NULL_MARKER}",
         ]
-    args += _prop_args("--command-property", props)
-    run_java_tool(
+    args += _prop_args("--command-property", all_props)
+    return run_java_tool(
         CONSOLE_PRODUCER, args, input="".join(line + "\n" for line in lines), timeout=timeout, version=version
     )
 

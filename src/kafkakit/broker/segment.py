@@ -63,6 +63,9 @@ __all__ = [
 BATCH_HEADER_SIZE = 61
 LOG_OVERHEAD = 12
 MIN_BATCH_LENGTH = BATCH_HEADER_SIZE - LOG_OVERHEAD
+#: the smallest batch length of any magic (a magic-0 message): below it Kafka does not look at the magic
+MIN_LEGACY_LENGTH = 14
+_I32_AT = struct.Struct(">i")
 INT32_MAX = 0x7FFFFFFF
 HEADER = struct.Struct(">qiibIhiqqqhii")
 _unpack = HEADER.unpack_from
@@ -173,6 +176,11 @@ def parse_request(
         at = f"{name}: the batch at position {pos}"
         if left <= 16:
             raise CorruptRecordError(f"{name}: {left} trailing bytes at position {pos} are not a whole batch")
+        length = _I32_AT.unpack_from(mv, pos + 8)[0]
+        if length < MIN_LEGACY_LENGTH:  # Kafka checks the length before the magic byte
+            raise CorruptRecordError(
+                f"{at} declares record size {length}, less than the minimum record overhead ({MIN_LEGACY_LENGTH})"
+            )
         magic = mv[pos + 16]
         if magic in (0, 1):
             raise UnsupportedForMessageFormatError(

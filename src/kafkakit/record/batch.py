@@ -253,6 +253,28 @@ def _decode_headers(data: bytes, pos: int, count: int) -> tuple[HeaderList, int]
 # encode
 
 
+# Encoded record heads (length .. value length) of records without key and headers, by
+# (timestamp delta, value length), each a list indexed by offset delta and filled as needed: such
+# records repeat these bytes batch after batch, so once two records in a row have the same shape
+# the next ones of that shape cost one lookup and three list appends. Bounded: at most _ROWS rows
+# of at most _ROW_LENGTH entries (a few MB at worst, some 100 KB for a few shapes in practice).
+_HEADS: dict[tuple[int, int], list[bytes | None]] = {}
+_ROWS: Final = 16
+_ROW_LENGTH: Final = 4096  # batches of more records do not use the rows
+_HEAD_VALUE_LIMIT: Final = 8192
+
+
+def _heads_row(tsd: int, vlen: int, count: int) -> list[bytes | None]:
+    row = _HEADS.get((tsd, vlen))
+    if row is None:
+        if len(_HEADS) >= _ROWS:
+            _HEADS.clear()
+        row = _HEADS[(tsd, vlen)] = []
+    if len(row) < count:
+        row.extend([None] * (count - len(row)))
+    return row
+
+
 def _encode_records(records: Sequence[RecordInput], base_ts: int) -> tuple[bytes, int]:
     """Serialize ``records`` (offset deltas 0..n-1); return (bytes, max timestamp)."""
     enc = _VARINT
@@ -263,10 +285,55 @@ def _encode_records(records: Sequence[RecordInput], base_ts: int) -> tuple[bytes
     join = b"".join
     max_ts = base_ts
     od = 0
+    count = len(records)
+    # the heads row in use and its shape (timestamp delta, value length; -1 for none); the shape
+    # of the previous record without key and headers (-2 for none, and when rows are not used)
+    row: list[bytes | None] = []
+    row_tsd = row_vlen = -1
+    prev_tsd = prev_vlen = -2 if count > _ROW_LENGTH else -1
     for ts, key, value, headers in records:
         tsd = ts - base_ts
         if ts > max_ts:
             max_ts = ts
+        if key is None and value is not None and not headers:
+            vlen = len(value)
+            if vlen != row_vlen or tsd != row_tsd:
+                if vlen != prev_vlen or tsd != prev_tsd or not (0 <= tsd < lim and vlen < _HEAD_VALUE_LIMIT):
+                    if prev_vlen != -2:
+                        prev_tsd = tsd
+                        prev_vlen = vlen
+                    # no key, no headers, not (yet) a repeated shape
+                    body = join(
+                        (
+                            b"\x00",
+                            enc[tsd] if 0 <= tsd < lim else slow(tsd),
+                            enc[od] if od < lim else slow(od),
+                            b"\x01",
+                            enc[vlen] if vlen < lim else slow(vlen),
+                            value,
+                            b"\x00",
+                        )
+                    )
+                    n = len(body)
+                    ap(enc[n] if n < lim else slow(n))
+                    ap(body)
+                    od += 1
+                    continue
+                row = _heads_row(tsd, vlen, count)
+                row_tsd = tsd
+                row_vlen = vlen
+            head = row[od]
+            if head is None:
+                t = enc[tsd]
+                o = enc[od]
+                vl = enc[vlen]
+                n = 3 + len(t) + len(o) + len(vl) + vlen  # attributes, null key, no headers
+                head = row[od] = join(((enc[n] if n < lim else slow(n)), b"\x00", t, o, b"\x01", vl))
+            ap(head)
+            ap(value)
+            ap(b"\x00")
+            od += 1
+            continue
         if key is None:
             kl = b"\x01"
             key = b""

@@ -3,8 +3,10 @@
 How it works: each handler module exports ``HANDLERS: dict[int, Handler]``; they are merged here
 into one table (the group handlers are imported only when ``handlers/groups.py`` exists). The
 advertised APIs are exactly the keys of that table (minus ``NOT_ADVERTISED``) with the codec's
-version range; ``ACCEPTED_VERSIONS`` narrows what is answered normally (Produce v0-2 are listed
-for librdkafka's feature detection but answered with UNSUPPORTED_VERSION). ``error_response``
+version range, narrowed by ``ADVERTISED_VERSIONS`` (InitProducerId 0-5, as Kafka 4.4);
+``ACCEPTED_VERSIONS`` narrows what is answered normally (Produce v0-2 are listed for librdkafka's
+feature detection but answered with UNSUPPORTED_VERSION, InitProducerId v6 is not listed and
+answered with UNSUPPORTED_VERSION). ``error_response``
 builds the response a request gets when it fails as a whole: it mirrors the request's
 topics/partitions (or resources, groups, ...) and puts the error code in every error field.
 
@@ -27,6 +29,7 @@ log = logging.getLogger("kafkakit.broker")
 __all__ = [
     "HANDLERS",
     "ACCEPTED_VERSIONS",
+    "ADVERTISED_VERSIONS",
     "NOT_ADVERTISED",
     "advertised_versions",
     "api_versions_body",
@@ -35,8 +38,12 @@ __all__ = [
 
 HANDLERS: dict[int, Handler] = {}
 
+#: advertised ranges narrower than the codec's: InitProducerId v6 (KIP-939 two-phase commit) is
+#: not stable in Kafka 4.4, which lists 0-5, and its 2PC fields are not implemented here
+ADVERTISED_VERSIONS: dict[int, tuple[int, int]] = {22: (0, 5)}
+
 #: versions answered normally when narrower than the codec's range (the rest get UNSUPPORTED_VERSION)
-ACCEPTED_VERSIONS: dict[int, tuple[int, int]] = {0: (3, 13)}
+ACCEPTED_VERSIONS: dict[int, tuple[int, int]] = {0: (3, 13), 22: (0, 5)}
 
 #: APIs with a handler that ApiVersions does not list (SaslHandshake only refuses every mechanism)
 NOT_ADVERTISED: frozenset[int] = frozenset({17})
@@ -48,7 +55,7 @@ def advertised_versions() -> dict[int, tuple[int, int]]:
     for key in sorted(HANDLERS):
         api = API_BY_KEY.get(key)
         if api is not None and key not in NOT_ADVERTISED:
-            out[key] = (api.min_version, api.max_version)
+            out[key] = ADVERTISED_VERSIONS.get(key, (api.min_version, api.max_version))
     return out
 
 

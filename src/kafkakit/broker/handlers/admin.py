@@ -170,9 +170,18 @@ async def handle_create_topics(
     state: BrokerState, header: RequestHeader, version: int, body: dict[str, Any]
 ) -> dict[str, Any]:
     validate_only = body["validate_only"]
-    names = [t["name"] for t in body["topics"]]
-    results = []
+    seen: set[str] = set()
+    duplicates: dict[str, None] = {}  # ordered set
     for t in body["topics"]:
+        if t["name"] in seen:
+            duplicates[t["name"]] = None
+        seen.add(t["name"])
+    results = []
+    # a name given more than once is not created: one INVALID_REQUEST result for it, after the
+    # others (as Kafka's controller answers)
+    for t in [t for t in body["topics"] if t["name"] not in duplicates] + [
+        {"name": name} for name in duplicates
+    ]:
         name = t["name"]
         out: dict[str, Any] = {
             "name": name,
@@ -186,7 +195,7 @@ async def handle_create_topics(
         }
         results.append(out)
         try:
-            if names.count(name) > 1:
+            if name in duplicates:
                 raise TopicError(INVALID_REQUEST, f"Topic {name} is given more than once in the request.")
             num_partitions, configs = _check_create(state, t)
             if not validate_only:

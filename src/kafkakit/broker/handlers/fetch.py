@@ -6,7 +6,8 @@ One pass reads every partition in order from its ``PartitionLog``: the whole res
 always returns at least one whole batch (KIP-74). When fewer than ``min_bytes`` came back and no
 partition failed, the request parks: one future is registered on every partition it reads
 (``Partition.waiters``); an append wakes it at once and the pass runs again, until ``min_bytes``
-is met or ``max_wait_ms`` passes. Nothing polls.
+is met or ``max_wait_ms`` passes. Nothing polls. A failed partition reports high watermark, last stable
+offset and log start offset -1, as Kafka does.
 
 Fetch sessions (v7+): ``session_id 0, epoch -1`` is sessionless; ``epoch 0`` opens a full session
 (the response carries its id); ``epoch > 0`` is an incremental fetch on an existing session,
@@ -209,6 +210,7 @@ def _read_pass(
         if offset < r.lstart or offset > r.hw:
             failed = True
             r.error = OFFSET_OUT_OF_RANGE
+            r.hw = r.lso = r.lstart = -1  # as Kafka reports them next to any partition error
         elif offset == r.hw:
             r.records = b""
         else:

@@ -3,10 +3,13 @@
 How it works: each partition is answered from its ``PartitionLog``. ListOffsets understands the
 special timestamps -1 (latest: the high watermark, which is also the last stable offset since
 there are no transactions), -2 (earliest: the log start offset), -3 (the record with the largest
-timestamp), -4 (earliest local, the same as -2 without tiered storage) and -5 (latest tiered:
-nothing is tiered, so none); any timestamp >= 0 finds the first record at or after it (-1/-1 when
-there is none). DeleteRecords moves the log start offset (offset -1 means the high watermark);
-OffsetForLeaderEpoch asks the log for the end offset of the requested epoch.
+timestamp), -4 (earliest local, the same as -2 without tiered storage), -5 (latest tiered) and -6
+(earliest pending upload; nothing is tiered, so both are offset -1); any timestamp >= 0 finds the
+first record at or after it (-1/-1 when there is none). A special timestamp older than the request
+version that introduced it (-3 v7, -4 v8, -5 v9, -6 v11), or any other negative timestamp, is
+UNSUPPORTED_VERSION for that partition, decided before the partition is looked up, as in Kafka.
+DeleteRecords moves the log start offset (offset -1 means the high watermark); OffsetForLeaderEpoch
+asks the log for the end offset of the requested epoch.
 
 What it must never do: return an offset beyond the high watermark, or move a log start offset
 backwards.
@@ -25,7 +28,7 @@ __all__ = ["HANDLERS"]
 
 OFFSET_OUT_OF_RANGE = 1
 UNKNOWN_TOPIC_OR_PARTITION = 3
-INVALID_REQUEST = 42
+UNSUPPORTED_VERSION = 35
 FENCED_LEADER_EPOCH = 74
 UNKNOWN_LEADER_EPOCH = 75
 
@@ -34,6 +37,19 @@ EARLIEST = -2
 MAX_TIMESTAMP = -3
 EARLIEST_LOCAL = -4
 LATEST_TIERED = -5
+EARLIEST_PENDING_UPLOAD = -6
+
+#: the first ListOffsets version that may ask for each special timestamp; any other negative
+#: timestamp (and these below their version) is UNSUPPORTED_VERSION (Kafka's ReplicaManager)
+_MIN_VERSION = {
+    LATEST: 1,
+    EARLIEST: 1,
+    MAX_TIMESTAMP: 7,  # KIP-734
+    EARLIEST_LOCAL: 8,  # KIP-405
+    LATEST_TIERED: 9,  # KIP-1005
+    EARLIEST_PENDING_UPLOAD: 11,  # KIP-1023
+}
+_NEVER = 1 << 15
 
 
 def _resolve(state: BrokerState, topic: str, index: int, current_leader_epoch: int = -1) -> Partition | int:
@@ -52,7 +68,7 @@ def _list_one(p: Partition, timestamp: int, read_committed: bool) -> tuple[int, 
         return -1, plog.last_stable_offset if read_committed else plog.high_watermark, p.leader_epoch
     if timestamp in (EARLIEST, EARLIEST_LOCAL):
         return -1, plog.log_start_offset, p.leader_epoch
-    if timestamp == LATEST_TIERED:
+    if timestamp in (LATEST_TIERED, EARLIEST_PENDING_UPLOAD):  # nothing is ever tiered
         return -1, -1, -1
     found = (
         plog.max_timestamp_offset() if timestamp == MAX_TIMESTAMP else plog.offset_for_timestamp(timestamp)
@@ -79,11 +95,11 @@ async def handle_list_offsets(
                 "offset": -1,
                 "leader_epoch": -1,
             }
-            found = _resolve(state, t["name"], index, pr["current_leader_epoch"])
-            if isinstance(found, int):
+            if timestamp < 0 and version < _MIN_VERSION.get(timestamp, _NEVER):
+                # checked before the partition is looked up, as Kafka does
+                out["error_code"] = UNSUPPORTED_VERSION
+            elif isinstance(found := _resolve(state, t["name"], index, pr["current_leader_epoch"]), int):
                 out["error_code"] = found
-            elif timestamp < LATEST_TIERED or (timestamp == MAX_TIMESTAMP and version < 7):
-                out["error_code"] = INVALID_REQUEST
             else:
                 out["timestamp"], out["offset"], out["leader_epoch"] = _list_one(
                     found, timestamp, read_committed

@@ -85,6 +85,8 @@ class ConsumerCore:
             self.coordinator = ConsumerCoordinator(
                 self.client, self.subs, config, self.metrics, self.assignors, self._invoke
             )
+        else:
+            self.client.add_metadata_listener(self._assign_all_subscribed)
         self.request_timeout = config.get("request_timeout_ms", 30000) / 1000.0
         self._positions_task: asyncio.Task[None] | None = None
         self._closed = False
@@ -127,19 +129,48 @@ class ConsumerCore:
     # --- subscriptions (loop thread) -----------------------------------------------------------
 
     def subscribe(self, topics: Iterable[str] = (), pattern: Any = None, listener: Any = None) -> None:
+        """Subscribe to topics or a pattern. Without a group_id the consumer takes every partition of
+        the subscribed topics itself (kafka-python's behaviour), following metadata changes."""
         self._check_open()
-        if self.coordinator is None:
-            raise IllegalStateError(
-                "subscribe() needs group management: pass group_id=... to the consumer, or use assign()"
-            )
         self.subs.subscribe(topics, pattern, listener)
         if self.subs.subscription_type == SubscriptionType.AUTO_PATTERN:
             self.client.set_all_topics(True)
-            self.coordinator._on_metadata(self.client.cluster)
+            if self.coordinator is not None:
+                self.coordinator._on_metadata(self.client.cluster)
             self.client.request_update()
         else:
             self.client.add_topics(self.subs.subscription or ())
-        self.coordinator.request_rejoin("subscription changed")
+        if self.coordinator is not None:
+            self.coordinator.request_rejoin("subscription changed")
+        else:
+            self._assign_all_subscribed()
+
+    def _assign_all_subscribed(self, cluster: Any = None) -> None:
+        """Group-less subscription: own every partition of the subscribed (or matching) topics."""
+        if self.coordinator is not None or not self.subs.partitions_auto_assigned() or self._closed:
+            return
+        cluster = cluster or self.client.cluster
+        if self.subs.subscription_type == SubscriptionType.AUTO_PATTERN:
+            exclude = bool(self.config.get("exclude_internal_topics", True))
+            self.subs.change_subscription(
+                t for t in cluster.topics(exclude_internal_topics=exclude) if self.subs.matches_pattern(t)
+            )
+        wanted = [
+            TopicPartition(t, p)
+            for t in sorted(self.subs.subscription or ())
+            for p in sorted(cluster.partitions_for_topic(t) or ())
+        ]
+        if set(wanted) != set(self.subs.assignment):
+            self.subs.assign_from_subscribed(wanted)
+            self._reset_missing_without_group()
+            self.fetcher.wakeup()
+
+    def _reset_missing_without_group(self) -> None:
+        """Without a group there is no committed offset: new partitions start at the reset policy."""
+        if self.coordinator is None:
+            for tp in self.subs.missing_positions():
+                if self.subs.offset_reset_strategy != "none":
+                    self.subs.request_reset(tp)
 
     async def unsubscribe(self) -> None:
         self._check_open()
@@ -163,6 +194,7 @@ class ConsumerCore:
             return
         self.subs.assign_from_user(tps)
         self.client.add_topics({tp.topic for tp in tps})
+        self._reset_missing_without_group()
         self.fetcher.wakeup()
 
     # --- polling --------------------------------------------------------------------------------
@@ -171,8 +203,10 @@ class ConsumerCore:
         coord = self.coordinator
         if coord is not None:
             await coord.poll(deadline)
-        elif self.subs.partitions_auto_assigned():
-            raise IllegalStateError("subscribed without a group_id")
+        elif self.subs.partitions_auto_assigned() and not self.subs.assignment:
+            self._assign_all_subscribed()
+            if not self.subs.assignment:  # topics not in the metadata yet
+                self.client.request_update()
         await self._ensure_positions(deadline)
 
     async def _ensure_positions(self, deadline: float) -> None:
@@ -289,6 +323,10 @@ class ConsumerCore:
         if remaining <= 0:
             return False
         coord = self.coordinator
+        if self.subs.missing_positions() or (
+            self.subs.partitions_auto_assigned() and not self.subs.assignment
+        ):
+            remaining = min(remaining, self.fetcher.retry_backoff)  # positions/assignment still to come
         if coord is not None and coord.auto_commit:
             remaining = min(remaining, max(coord.next_auto_commit - time.monotonic(), 0.001))
         if coord is not None and coord.subs.partitions_auto_assigned():
@@ -304,7 +342,9 @@ class ConsumerCore:
 
     def _require_group(self, what: str) -> ConsumerCoordinator:
         if self.coordinator is None:
-            raise KafkaError(f"{what} needs a group_id: offsets are stored per consumer group")
+            raise IllegalStateError(
+                f"Requires group_id: {what} needs one, offsets are stored per consumer group"
+            )
         return self.coordinator
 
     async def commit(

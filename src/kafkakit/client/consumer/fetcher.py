@@ -2,10 +2,12 @@
 
 How it works: one task on the client's event loop (``run``) keeps at most one Fetch in flight per
 broker, on a connection channel of its own ("fetch") so long polls never delay group traffic. A
-partition is fetched when it has a fetch offset, is not paused, has no fetch outstanding and no
-completed fetch waiting that the user has not started on; requests list partitions in rotating
-order so one busy partition cannot starve the others under fetch_max_bytes. Each response is
-decoded at once, whole batches at a time (``records.decode_partition``), into ``FetchedBatch``
+partition is fetched when it has a fetch offset, is not paused, has no fetch outstanding and at most
+one completed fetch waiting that the user has not started on; requests list partitions in rotating
+order so one busy partition cannot starve the others under fetch_max_bytes. When a response
+arrives, each partition's fetch offset first moves past its complete batches (read from the batch
+headers alone) and the next fetch is sent; only then is the response decoded, so the broker prepares
+the next response meanwhile. Each response is decoded at once, whole batches at a time (``records.decode_partition``), into ``FetchedBatch``
 objects appended to ``buffer``, a deque that the user's thread drains without entering the loop
 (``drain`` for poll(), ``take`` for iteration): batches cross the thread boundary, records never do.
 A batch remembers the partition's ``generation`` when it was requested; a seek, reset or revocation
@@ -36,6 +38,7 @@ from kafkakit.client.consumer.metrics import ConsumerMetrics
 from kafkakit.client.consumer.records import ConsumerRecord, decode_partition
 from kafkakit.client.consumer.subscription_state import SubscriptionState, TopicPartitionState
 from kafkakit.errors import (
+    CorruptRecordError,
     KafkaError,
     KafkaTimeoutError,
     MessageSizeTooLargeError,
@@ -43,6 +46,7 @@ from kafkakit.errors import (
     UnsupportedVersionError,
     for_code,
 )
+from kafkakit.record import iter_batches
 from kafkakit.structs import TopicPartition
 
 log = logging.getLogger(__name__)
@@ -221,8 +225,8 @@ class Fetcher:
         for tp, state in self.subs.assignment.items():
             if state.paused or state.in_flight or state.fetch_offset is None or state.revoked:
                 continue
-            if state.fetched - state.drained > 0:
-                continue
+            if state.fetched - state.drained > 1:
+                continue  # one untouched response ahead of the user is enough
             if state.not_before > now:
                 earliest_retry = min(earliest_retry or state.not_before, state.not_before)
                 continue
@@ -270,15 +274,28 @@ class Fetcher:
                 state.in_flight = True
                 requested.append((tp, state, state.generation, state.fetch_offset))
             self._busy_nodes.add(node)
-            task = self._loop.create_task(self._fetch(node, requested))
+            body = self._fetch_body(requested)
+            # write the request now when the connection is up (the caller may be about to decode for
+            # a while); otherwise the task connects first
+            pending: asyncio.Future[Any] | None = None
+            conn = self.client.connection(node, FETCH_CHANNEL)
+            if conn is not None and conn.can_send():
+                try:
+                    version = cap_version(conn, "Fetch", _MAX_VERSION["Fetch"])
+                    pending = conn.send("Fetch", body, version=version, timeout_ms=self._fetch_timeout_ms())
+                except KafkaError:
+                    pending = None
+            task = self._loop.create_task(self._fetch(node, requested, body, pending))
             self._fetch_tasks.add(task)
             task.add_done_callback(self._fetch_tasks.discard)
 
-    async def _fetch(
-        self, node: int, requested: list[tuple[TopicPartition, TopicPartitionState, int, Any]]
-    ) -> None:
+    def _fetch_timeout_ms(self) -> float:
+        return self.client.request_timeout_ms + int(self.config.get("fetch_max_wait_ms", 500))
+
+    def _fetch_body(
+        self, requested: list[tuple[TopicPartition, TopicPartitionState, int, Any]]
+    ) -> dict[str, Any]:
         cfg = self.config
-        max_wait = int(cfg.get("fetch_max_wait_ms", 500))
         topics: dict[str, list[dict[str, Any]]] = {}
         for tp, _state, _gen, offset in requested:
             topics.setdefault(tp.topic, []).append(
@@ -291,9 +308,9 @@ class Fetcher:
                     "partition_max_bytes": int(cfg.get("max_partition_fetch_bytes", 1048576)),
                 }
             )
-        body = {
+        return {
             "replica_id": -1,
-            "max_wait_ms": max_wait,
+            "max_wait_ms": int(cfg.get("fetch_max_wait_ms", 500)),
             "min_bytes": int(cfg.get("fetch_min_bytes", 1)),
             "max_bytes": int(cfg.get("fetch_max_bytes", 52428800)),
             "isolation_level": 1 if self.read_committed else 0,
@@ -303,15 +320,37 @@ class Fetcher:
             "forgotten_topics_data": [],
             "rack_id": cfg.get("client_rack") or "",
         }
+
+    async def _fetch(
+        self,
+        node: int,
+        requested: list[tuple[TopicPartition, TopicPartitionState, int, Any]],
+        body: dict[str, Any],
+        pending: asyncio.Future[Any] | None,
+    ) -> None:
         started = time.monotonic()
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self._busy_nodes.discard(node)
+                for _tp, state, _gen, _off in requested:
+                    state.in_flight = False
+
         try:
             try:
-                conn = await self.client.get_connection(
-                    node, FETCH_CHANNEL, timeout=self.client.request_timeout_ms / 1000
-                )
-                version = cap_version(conn, "Fetch", _MAX_VERSION["Fetch"])
-                timeout_ms = self.client.request_timeout_ms + max_wait
-                resp = await conn.request("Fetch", body, version=version, timeout_ms=timeout_ms)
+                if pending is not None:
+                    resp = await pending
+                else:
+                    conn = await self.client.get_connection(
+                        node, FETCH_CHANNEL, timeout=self.client.request_timeout_ms / 1000
+                    )
+                    version = cap_version(conn, "Fetch", _MAX_VERSION["Fetch"])
+                    resp = await conn.request(
+                        "Fetch", body, version=version, timeout_ms=self._fetch_timeout_ms()
+                    )
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure: refresh metadata, back off, retry
@@ -326,22 +365,25 @@ class Fetcher:
                 log.debug("fetch from node %s: %s", node, err.__name__)
                 self._node_not_before[node] = time.monotonic() + self.retry_backoff
                 return
-            self._handle_response(requested, resp)
+            self._handle_response(requested, resp, release)
         finally:
-            self._busy_nodes.discard(node)
-            for _tp, state, _gen, _off in requested:
-                state.in_flight = False
+            release()
             self.wakeup()
 
     def _handle_response(
-        self, requested: list[tuple[TopicPartition, TopicPartitionState, int, Any]], resp: dict[str, Any]
+        self,
+        requested: list[tuple[TopicPartition, TopicPartitionState, int, Any]],
+        resp: dict[str, Any],
+        release: Callable[[], None],
     ) -> None:
+        """Accept a response: first move every partition's fetch offset past the complete batches it
+        holds (reading batch headers only) and let the next fetch go out (``release``), then decode --
+        so the broker prepares the next response while this one is decoded."""
         wanted = {tp: (state, gen, off) for tp, state, gen, off in requested}
-        total_bytes = 0
-        total_records = 0
         now = time.monotonic()
-        got_data = False
         refresh = False
+        got_data = False
+        jobs: list[tuple[TopicPartition, TopicPartitionState, int, int, dict[str, Any], int | None]] = []
         for t in resp["responses"]:
             topic = t["topic"]
             for p in t["partitions"]:
@@ -354,49 +396,18 @@ class Fetcher:
                     continue  # sought or revoked while the fetch was out
                 code = p["error_code"]
                 if code == 0:
-                    hw = p["high_watermark"]
-                    state.highwater = hw
+                    state.highwater = p["high_watermark"]
                     if p["last_stable_offset"] >= 0:
                         state.last_stable_offset = p["last_stable_offset"]
                     if p["log_start_offset"] >= 0:
                         state.log_start_offset = p["log_start_offset"]
-                    blob = p["records"]
-                    decoded = decode_partition(
-                        tp,
-                        offset,
-                        blob,
-                        check_crcs=self.check_crcs,
-                        read_committed=self.read_committed,
-                        aborted_transactions=p["aborted_transactions"],
-                        key_deserializer=self.key_deserializer,
-                        value_deserializer=self.value_deserializer,
-                    )
-                    recs = decoded.records
-                    if decoded.error is not None:
-                        batch = FetchedBatch(
-                            tp, state, gen, recs, decoded.next_offset, decoded.error, decoded.next_offset
-                        )
-                    elif recs or decoded.next_offset != offset:
-                        batch = FetchedBatch(
-                            tp, state, gen, recs, decoded.next_offset, size=decoded.size_in_bytes
-                        )
-                    elif blob and len(blob) > 0 and hw > offset:
-                        err: KafkaError = MessageSizeTooLargeError(
-                            f"partition {tp.topic}-{tp.partition}: the record batch at offset {offset} is larger "
-                            f"than max_partition_fetch_bytes ({self.config.get('max_partition_fetch_bytes')}); "
-                            "raise max_partition_fetch_bytes or fetch_max_bytes"
-                        )
-                        batch = FetchedBatch(tp, state, gen, [], offset, err, offset)
+                    ahead = _scan_next_offset(p["records"], offset)
+                    if ahead is not None and ahead > offset:
+                        state.fetch_offset = ahead  # fetchable again before this data is decoded
+                        state.fetched += 1  # reserved for the batch decoded below
                     else:
-                        continue
-                    state.fetch_offset = decoded.next_offset if decoded.error is None else None
-                    state.fetched += 1
-                    self.buffer.append(batch)
-                    got_data = True
-                    total_bytes += decoded.size_in_bytes
-                    total_records += len(recs)
-                    if hw >= 0:
-                        self.metrics.records_lag.record(max(hw - decoded.next_offset, 0), now)
+                        ahead = None
+                    jobs.append((tp, state, gen, offset, p, ahead))
                 elif code == _OFFSET_OUT_OF_RANGE:
                     strategy = self.subs.offset_reset_strategy
                     if strategy == "none":
@@ -415,30 +426,83 @@ class Fetcher:
                     err_cls = for_code(code)
                     state.fetch_offset = None
                     state.fetched += 1
-                    self.buffer.append(
-                        FetchedBatch(
-                            tp,
-                            state,
-                            gen,
-                            [],
-                            offset,
-                            err_cls(f"not authorized to read topic {tp.topic!r}"),
-                            offset,
-                        )
-                    )
+                    denied = err_cls(f"not authorized to read topic {tp.topic!r}")
+                    self.buffer.append(FetchedBatch(tp, state, gen, [], offset, denied, offset))
                     got_data = True
                 else:
                     if code in _REFRESH_CODES:
                         refresh = True
                     log.debug("fetch %s: %s; backing off", tp, for_code(code).__name__)
                     state.not_before = now + self.retry_backoff
+        release()
+        if refresh:
+            self.client.request_update()
+        self._send_fetches()
+        total_bytes = 0
+        total_records = 0
+        for tp, state, gen, offset, p, ahead in jobs:
+            batch = self._decode(tp, state, gen, offset, p, ahead)
+            if batch is None:
+                if ahead is not None:
+                    state.fetched -= 1  # nothing to hand over after all: release the reservation
+                continue
+            if ahead is None:
+                state.fetched += 1
+            self.buffer.append(batch)
+            got_data = True
+            total_bytes += batch.size
+            total_records += len(batch.records)
+            hw = state.highwater
+            if hw is not None and hw >= 0:
+                self.metrics.records_lag.record(max(hw - batch.next_offset, 0), now)
         if total_records or total_bytes:
             self.metrics.fetch_size.record(total_bytes, now)
             self.metrics.records_per_request.record(total_records, now)
-        if refresh:
-            self.client.request_update()
         if got_data and self.data_ready is not None:
             self.data_ready.set()
+
+    def _decode(
+        self,
+        tp: TopicPartition,
+        state: TopicPartitionState,
+        gen: int,
+        offset: int,
+        p: dict[str, Any],
+        ahead: int | None,
+    ) -> FetchedBatch | None:
+        """Decode one partition of a response into the batch to buffer (None: nothing to hand over)."""
+        if state.revoked or state.generation != gen:
+            return None
+        blob = p["records"]
+        decoded = decode_partition(
+            tp,
+            offset,
+            blob,
+            check_crcs=self.check_crcs,
+            read_committed=self.read_committed,
+            aborted_transactions=p["aborted_transactions"],
+            key_deserializer=self.key_deserializer,
+            value_deserializer=self.value_deserializer,
+        )
+        recs = decoded.records
+        if decoded.error is not None:
+            # stop here: a fetch already sent past this point is dropped when it arrives
+            state.fetch_offset = None
+            return FetchedBatch(tp, state, gen, recs, decoded.next_offset, decoded.error, decoded.next_offset)
+        if decoded.next_offset != (offset if ahead is None else ahead):
+            state.fetch_offset = decoded.next_offset  # headers and records disagree: trust the records
+        if recs or decoded.next_offset != offset:
+            return FetchedBatch(tp, state, gen, recs, decoded.next_offset, size=decoded.size_in_bytes)
+        hw = state.highwater
+        if blob and hw is not None and hw > offset:
+            state.fetch_offset = None
+            err = MessageSizeTooLargeError(
+                f"partition {tp.topic}-{tp.partition}: the record batch at offset {offset} is larger "
+                f"than max_partition_fetch_bytes ({self.config.get('max_partition_fetch_bytes')}); "
+                "raise max_partition_fetch_bytes or fetch_max_bytes"
+            )
+            return FetchedBatch(tp, state, gen, [], offset, err, offset)
+        return None
 
     # --- handing data to the user (any thread) ----------------------------------------------
 
@@ -691,3 +755,18 @@ class Fetcher:
                             f"offset lookup for partition {tp.topic}-{tp.partition} failed: {err.description}"
                         )
         return done, again, fatal
+
+
+def _scan_next_offset(blob: bytes | None, offset: int) -> int | None:
+    """The offset after the last complete batch of ``blob`` (batch headers only), None if unreadable."""
+    if not blob:
+        return offset
+    nxt = offset
+    try:
+        for _pos, header, _view in iter_batches(blob):
+            end = header.base_offset + header.last_offset_delta + 1
+            if end > nxt:
+                nxt = end
+    except CorruptRecordError:
+        return None
+    return nxt

@@ -16,7 +16,9 @@ max_block_ms.
 
 What it must never do: hold the lock while encoding, waking or running callbacks; wake the sender
 per record; lose a batch (every batch is in ``incomplete`` until ``complete()`` ran for it);
-complete a batch twice; or remove/replace a partition's deque in ``batches`` (send() caches them).
+complete a batch twice; remove/replace a partition's deque in ``batches``; take a batch out of
+its deque without sealing it, or open a batch before the partition's last one is sealed (send()
+keeps the last partition's open batch and appends to it while it is unsealed).
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ class ProducerBatch:
         "_lock",
     )
 
-    def __init__(self, topic: str, partition: int, lock: threading.Lock, created: float) -> None:
+    def __init__(self, topic: str, partition: int, lock: threading.RLock, created: float) -> None:
         self.topic = topic
         self.partition = partition
         self.records: list[RecordTuple] = []
@@ -184,7 +186,8 @@ class RecordAccumulator:
         linger_ms: int,
         wake: Callable[[], None],
     ) -> None:
-        self.lock = threading.Lock()
+        # reentrant only so that send()'s fast path can tell whether it holds it (see make_send)
+        self.lock = threading.RLock()
         self._space = threading.Condition(self.lock)
         self.batch_size = batch_size
         self.buffer_memory = buffer_memory
@@ -229,7 +232,7 @@ class RecordAccumulator:
                         recs = b.records
                         recs.append(record)
                         b.size += size
-                        fut = FutureRecordMetadata(b, len(recs) - 1)
+                        fut = FutureRecordMetadata((b, len(recs) - 1))
                         if b.size < self.batch_size:
                             return fut
                         b.sealed = True  # full: ready to go now
@@ -257,7 +260,7 @@ class RecordAccumulator:
                         size >= self.batch_size or now + self.linger < self.sender_deadline
                     ) and not self.wakeup_pending:
                         self.wakeup_pending = wake = True
-                    fut = FutureRecordMetadata(b, 0)
+                    fut = FutureRecordMetadata((b, 0))
         if wake:
             self._wake()
         return fut
@@ -339,6 +342,7 @@ class RecordAccumulator:
                 if batch.done or batch not in self.incomplete:
                     continue
                 self.incomplete.discard(batch)
+                batch.sealed = True  # (send() may hold on to it as a partition's open batch)
                 batch.base_offset = base_offset
                 batch.log_append_time = log_append_time
                 batch.log_start_offset = log_start_offset
@@ -415,6 +419,7 @@ class RecordAccumulator:
             for dq in self.batches.values():
                 for b in list(dq):
                     if b in targets:
+                        b.sealed = True
                         dq.remove(b)
         n = 0
         for b in targets:

@@ -8,8 +8,10 @@ client's metadata snapshot changes, picks the partition (the user's partitioner,
 murmur2 for keys, a sticky random available partition for key None that moves on after batch_size
 bytes), checks the size against max_request_size, and appends to the partition's open batch under
 the accumulator lock (``RecordAccumulator.append`` handles new/full batches and wakes the sender).
-In a thread other than the loop's it hands the GIL to the sender every 16 records while the sender
-is mid-pass or behind, so both make progress. It never blocks: when metadata is missing it reports
+Repeated sends to one partition skip the lookups: the closure remembers the last partition's open
+batch. In a thread other than the loop's, a send() that seals a full batch waits (briefly, bounded)
+for the sender's pass: the GIL then changes hands once per batch and the request pipeline stays
+full (``_handoff``). It never blocks otherwise: when metadata is missing it reports
 ``NeedMetadata`` and when the buffer pool is full ``NeedSpace`` -- raised by ``try_send``, or handed
 to the facade's slow path, which waits boundedly (``send_blocking`` in a foreign thread, ``send``
 awaiting on the loop), both through the single ``_send_steps`` generator so timeouts and messages
@@ -105,6 +107,19 @@ def _check_headers(headers: Any) -> tuple[list[tuple[str, bytes | None]], int]:
     return out, size
 
 
+def _topic_partitions(
+    cluster: Any, topic: str, cache: dict[str, tuple[list[int], list[int], frozenset[int]]]
+) -> tuple[list[int], list[int], frozenset[int]] | None:
+    """(sorted partitions, sorted available partitions, partition set) of ``topic`` in the
+    ``cluster`` snapshot, remembered in ``cache``; None when the topic is not in it."""
+    all_p = cluster.partitions_for_topic(topic)
+    if not all_p:
+        return None
+    avail = cluster.available_partitions_for_topic(topic) or frozenset()
+    parts = cache[topic] = (sorted(all_p), sorted(avail), all_p)
+    return parts
+
+
 class ProducerCore:
     """The producer engine (see module docstring)."""
 
@@ -189,6 +204,9 @@ class ProducerCore:
         core = self
         acc = self.acc
         lock = acc.lock
+        lock_acquire = lock.acquire
+        lock_release = lock.release
+        lock_owned = lock._is_owned  # type: ignore[attr-defined]  # (an RLock: see the fast path)
         queues = acc.batches
         append_slow = acc.append
         key_ser = self._key_ser
@@ -205,15 +223,15 @@ class ProducerCore:
         overhead = RECORD_OVERHEAD
         handoff = self._handoff if yield_gil else None
 
-        # {topic: (sorted partitions, sorted available partitions, partition set)} of one cluster
-        # metadata snapshot, rebuilt when the client's snapshot changes
-        parts_cluster: Any = None
-        parts_of: dict[str, tuple[list[int], list[int], frozenset[int]]] = {}
-        # the queue of the last explicit (topic, partition), valid while the snapshot is the same
-        last_topic: str | None = None
-        last_partition = -1
-        last_queue: Any = None
-        last_cluster: Any = None
+        # (cluster metadata snapshot, {topic: (sorted partitions, sorted available partitions,
+        # partition set)} in it), replaced when the client's snapshot changes
+        parts_cache: tuple[Any, dict[str, tuple[list[int], list[int], frozenset[int]]]] = (None, {})
+        # (topic, partition, snapshot the partition was checked against, the partition's open
+        # batch) of the last send. That batch takes records while it is not sealed: a batch leaves
+        # its queue (drained, expired, aborted, completed) only sealed, and a partition's only
+        # unsealed batch is the last of its queue. Each cache is one tuple, read and replaced in
+        # one step, so that threads sending at once never see a half-updated one.
+        last: tuple[Any, Any, Any, Any] = (None, None, None, None)
 
         def send(
             topic: str,
@@ -224,10 +242,11 @@ class ProducerCore:
             timestamp_ms: int | None = None,
         ) -> FutureRecordMetadata:
             """Queue one record and return its FutureRecordMetadata at once (see KafkaProducer.send)."""
-            nonlocal parts_cluster, parts_of, last_topic, last_partition, last_queue, last_cluster
+            nonlocal parts_cache, last
             if core.closed:
                 raise IllegalStateError("KafkaProducer is closed: send() is not allowed after close()")
-            if type(topic) is not str:
+            cached = last
+            if topic is not cached[0] and type(topic) is not str:
                 raise TypeError(f"topic must be a str, got {type(topic).__name__} ({topic!r})")
             kb = key  # the serialized key and value (the slow path retries with the originals)
             vb = value
@@ -251,36 +270,32 @@ class ProducerCore:
                 hdrs, hsize = _check_headers(headers)
                 size += hsize
             cluster = client.cluster
-            if partition is not None and partition == last_partition and topic is last_topic and (
-                cluster is last_cluster
-            ):
-                dq = last_queue  # partition queues live as long as the producer: safe to cache
-            else:
-                if cluster is not parts_cluster:
-                    parts_cluster = cluster
-                    parts_of = {}
-                parts = parts_of.get(topic)
+            checked = partition is None
+            if checked:  # the partitioner picks one (of the topic's partitions: valid)
+                pc = parts_cache
+                if pc[0] is not cluster:
+                    pc = parts_cache = (cluster, {})
+                parts = pc[1].get(topic) or _topic_partitions(cluster, topic, pc[1])
                 if parts is None:
-                    all_p = cluster.partitions_for_topic(topic)
-                    if not all_p:
-                        need: Exception = NeedMetadata(topic, partition)
-                        if slow is None:
-                            raise need
-                        return slow((topic, value, key, headers, partition, timestamp_ms), need)
-                    avail = cluster.available_partitions_for_topic(topic) or frozenset()
-                    parts = parts_of[topic] = (sorted(all_p), sorted(avail), all_p)
-                if partition is None:
-                    if kb is None and sticky_enabled:
-                        sticky = sticky_of.get(topic)
-                        if sticky is None or sticky[1] >= batch_size or sticky[0] not in parts[2]:
-                            sticky = sticky_of[topic] = [partitioner(None, parts[0], parts[1]), 0]
-                        sticky[1] += size
-                        partition = sticky[0]
-                    else:
-                        partition = partitioner(kb, parts[0], parts[1])
-                    dq = queues.get((topic, partition))
+                    need: Exception = NeedMetadata(topic, partition)
+                    if slow is None:
+                        raise need
+                    return slow((topic, value, key, headers, partition, timestamp_ms), need)
+                if kb is None and sticky_enabled:
+                    sticky = sticky_of.get(topic)
+                    if sticky is None or sticky[1] >= batch_size or sticky[0] not in parts[2]:
+                        sticky = sticky_of[topic] = [partitioner(None, parts[0], parts[1]), 0]
+                    sticky[1] += size
+                    partition = sticky[0]
                 else:
-                    if partition not in parts[2]:
+                    partition = partitioner(kb, parts[0], parts[1])
+            if partition != cached[1] or topic is not cached[0] or cluster is not cached[2]:
+                if not checked:
+                    pc = parts_cache
+                    if pc[0] is not cluster:
+                        pc = parts_cache = (cluster, {})
+                    parts = pc[1].get(topic) or _topic_partitions(cluster, topic, pc[1])
+                    if parts is None or partition not in parts[2]:
                         if type(partition) is not int:
                             raise TypeError(
                                 f"partition must be an int, got {type(partition).__name__} ({partition!r})"
@@ -289,36 +304,49 @@ class ProducerCore:
                         if slow is None:
                             raise need
                         return slow((topic, value, key, headers, partition, timestamp_ms), need)
-                    dq = queues.get((topic, partition))
-                    if dq is not None:
-                        last_topic, last_partition, last_queue, last_cluster = topic, partition, dq, cluster
+                dq = queues.get((topic, partition))  # type: ignore[arg-type]
+                # (no batch yet: the slow path below opens one)
+                cached = last = (topic, partition, cluster, dq[-1]) if dq else (None, None, None, None)
             if size > size_limit:
                 exact = estimate_size_in_bytes(kb, vb, hdrs)
                 if exact > core._max_request_size or exact > core._buffer_memory:
-                    return core._failed_future(topic, partition, kb, vb, hdrs, timestamp_ms, exact)
+                    return core._failed_future(topic, partition, kb, vb, hdrs, timestamp_ms, exact)  # type: ignore[arg-type]
             if timestamp_ms is None:
                 timestamp_ms = now_ns() // 1_000_000
             record = (timestamp_ms, kb, vb, hdrs)
-            # fast path: room in the partition's open batch, whose buffer memory is already charged
-            # (RecordAccumulator.append does the rest)
-            with lock:
-                if dq:
-                    b = dq[-1]
-                    if not b.sealed:
-                        grown = b.size + size
-                        if grown < batch_size:
-                            recs = b.records
-                            recs.append(record)
-                            b.size = grown
-                            n = len(recs)
-                            return new_future(b, n - 1)
+            b = cached[3]
+            if b is not None:
+                # fast path: room in the partition's open batch, whose buffer memory is already
+                # charged (RecordAccumulator.append does the rest). The lock is taken without
+                # `with` (which costs twice as much); the outer handler releases it if an
+                # asynchronous exception (KeyboardInterrupt) struck between acquire and try.
+                index = -1
+                try:
+                    lock_acquire()
+                    try:
+                        if not b.sealed:
+                            grown = b.size + size
+                            if grown < batch_size:
+                                recs = b.records
+                                index = len(recs)
+                                recs.append(record)
+                                b.size = grown
+                    finally:
+                        lock_release()
+                except BaseException:
+                    if lock_owned():
+                        lock_release()
+                    raise
+                if index >= 0:
+                    return new_future((b, index))
             fut = append_slow(topic, partition, record, size)  # type: ignore[arg-type]
             if fut is None:
                 need = NeedSpace(acc.charge_for(size))
                 if slow is None:
                     raise need
                 return slow((topic, value, key, headers, partition, timestamp_ms), need)
-            if handoff is not None and fut._index == 0:
+            last = (topic, partition, cluster, fut[0])
+            if handoff is not None and fut[1] == 0:
                 handoff()  # this record opened a new batch: a full one may be waiting for the sender
             return fut
 
@@ -358,7 +386,7 @@ class ProducerCore:
         b.records.append((ts if ts is not None else int(time.time() * 1000), key, value, headers))
         b.error = err
         b._finish()
-        return FutureRecordMetadata(b, 0)
+        return FutureRecordMetadata((b, 0))
 
     def _send_steps(
         self, args: tuple[Any, ...]

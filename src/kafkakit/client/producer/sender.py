@@ -155,10 +155,10 @@ class Sender:
 
     def _run_pass(self) -> None:
         self._scheduled = False
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
         if self._stopped:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
             return
         try:
             deadline = self._pass(time.monotonic())
@@ -167,6 +167,14 @@ class Sender:
             deadline = time.monotonic() + self.retry_backoff
             with self.acc.lock:
                 self.acc.sender_deadline = deadline
+        timer = self._timer
+        if timer is not None:
+            # a timer due no later than the new deadline stays (it runs one early pass, which
+            # sets the next one): cheaper than replacing the timer at every pass
+            if timer.when() <= deadline:
+                return
+            timer.cancel()
+            self._timer = None
         if deadline < math.inf:
             assert self.loop is not None
             delay = max(0.0, deadline - time.monotonic())
@@ -195,7 +203,9 @@ class Sender:
                 if not dq:
                     continue
                 while dq and not dq[0].in_flight and now - dq[0].created >= self.delivery_timeout:
-                    expired.append(dq.popleft())
+                    gone = dq.popleft()
+                    gone.sealed = True
+                    expired.append(gone)
                 if not dq:
                     continue
                 b = dq[0]
