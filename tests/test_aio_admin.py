@@ -75,6 +75,8 @@ def test_configs(bootstrap: str, bootstrap_broker: str, topic_name: str) -> None
     async def body() -> dict[str, Any]:
         async with AIOKafkaAdminClient(bootstrap_servers=bootstrap) as a:
             await a.create_topics([NewTopic(topic_name, 1, 1, topic_configs={"retention.ms": "1000000"})])
+            # on a multi-broker cluster the broker asked may learn of the topic a little later
+            await a.wait_for_topics([topic_name])
             got = await a.describe_configs([res])
             assert got["topic"][topic_name]["retention.ms"]["value"] == "1000000"
             assert got["topic"][topic_name]["retention.ms"]["config_source"] == "DYNAMIC_TOPIC_CONFIG"
