@@ -18,6 +18,7 @@ not thread-safe, except close().
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import math
 import queue
@@ -41,67 +42,77 @@ T = TypeVar("T")
 _FOREVER = 365 * 24 * 3600.0
 
 
+_DONE = object()
+_WAKE = object()
+
+
 class _Bridge:
-    """Runs coroutines on the loop thread while serving listener calls on the waiting thread."""
+    """Runs coroutines on the loop thread while serving listener calls on the waiting thread.
+
+    Each ``run`` waits on a queue of its own (so a ``close()`` from another thread never steals the
+    consumer thread's completion); listener calls wait in ``pending`` until a run that serves them
+    (one started by poll, iteration, unsubscribe or close) picks them up.
+    """
 
     def __init__(self, loop_thread: LoopThread) -> None:
         self.lt = loop_thread
-        self.q: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self.deferred: list[Any] = []
-        self.finished: set[object] = set()
+        self.pending: collections.deque[Any] = collections.deque()
+        self.listening: list[queue.SimpleQueue[Any]] = []
 
     async def invoke(self, fn: Callable[..., Any], *args: Any) -> Any:
         """(loop side) Ask the consumer's thread to run ``fn(*args)`` and wait for its result."""
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self.q.put((fn, args, fut))
+        self.pending.append((fn, args, fut))
+        for q in list(self.listening):
+            q.put(_WAKE)
         return await fut
 
-    def _serve(self, item: tuple[Callable[..., Any], tuple[Any, ...], asyncio.Future[Any]]) -> None:
-        fn, args, fut = item
-        loop = self.lt.loop
+    def _serve_pending(self) -> None:
+        while self.pending:
+            try:
+                fn, args, fut = self.pending.popleft()
+            except IndexError:
+                return
+            loop = self.lt.loop
 
-        def settle(ok: bool, value: Any) -> None:
-            if not fut.done():
-                if ok:
-                    fut.set_result(value)
-                else:
-                    fut.set_exception(value)
+            def settle(ok: bool, value: Any, fut: asyncio.Future[Any] = fut) -> None:
+                if not fut.done():
+                    if ok:
+                        fut.set_result(value)
+                    else:
+                        fut.set_exception(value)
 
-        try:
-            result = fn(*args)
-        except BaseException as exc:  # noqa: BLE001 - handed back to the waiting coroutine
-            loop.call_soon_threadsafe(settle, False, exc)
-        else:
-            loop.call_soon_threadsafe(settle, True, result)
+            try:
+                result = fn(*args)
+            except BaseException as exc:  # noqa: BLE001 - handed back to the waiting coroutine
+                loop.call_soon_threadsafe(settle, False, exc)
+            else:
+                loop.call_soon_threadsafe(settle, True, result)
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None, listeners: bool = False) -> T:
-        token = object()
+        myq: queue.SimpleQueue[Any] = queue.SimpleQueue()
         cfut = self.lt.submit(coro)
-        cfut.add_done_callback(lambda _f: self.q.put(token))
-        if listeners and self.deferred:
-            pending, self.deferred = self.deferred, []
-            for item in pending:
-                self._serve(item)
+        cfut.add_done_callback(lambda _f: myq.put(_DONE))
         deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            if token in self.finished:
-                self.finished.discard(token)
-                return cfut.result()
-            remaining = None if deadline is None else max(deadline - time.monotonic(), 0)
-            try:
-                item = self.q.get(timeout=remaining)
-            except queue.Empty:
-                cfut.cancel()
-                raise KafkaTimeoutError(f"operation did not complete within {timeout} s") from None
-            if item is token:
-                return cfut.result()
-            if isinstance(item, tuple):
+        if listeners:
+            self.listening.append(myq)
+        try:
+            while True:
                 if listeners:
-                    self._serve(item)
-                else:
-                    self.deferred.append(item)
-            else:
-                self.finished.add(item)
+                    self._serve_pending()
+                remaining = None if deadline is None else max(deadline - time.monotonic(), 0)
+                try:
+                    item = myq.get(timeout=remaining)
+                except queue.Empty:
+                    cfut.cancel()
+                    raise KafkaTimeoutError(f"operation did not complete within {timeout} s") from None
+                if item is _DONE:
+                    if listeners:
+                        self._serve_pending()
+                    return cfut.result()
+        finally:
+            if listeners:
+                self.listening.remove(myq)
 
 
 def _validate_strategy(cfg: dict[str, Any]) -> None:

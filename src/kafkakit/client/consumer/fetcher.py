@@ -7,9 +7,10 @@ one completed fetch waiting that the user has not started on; requests list part
 order so one busy partition cannot starve the others under fetch_max_bytes. When a response
 arrives, each partition's fetch offset first moves past its complete batches (read from the batch
 headers alone) and the next fetch is sent; only then is the response decoded, so the broker prepares
-the next response meanwhile. Each response is decoded at once, whole batches at a time (``records.decode_partition``), into ``FetchedBatch``
-objects appended to ``buffer``, a deque that the user's thread drains without entering the loop
-(``drain`` for poll(), ``take`` for iteration): batches cross the thread boundary, records never do.
+the next response meanwhile. Each response is decoded at once, whole batches at a time
+(``records.decode_partition``), into ``FetchedBatch`` objects appended to ``buffer``, a deque that
+the user's thread drains without entering the loop (``drain`` for poll(), ``take`` for iteration):
+batches cross the thread boundary, records never do.
 A batch remembers the partition's ``generation`` when it was requested; a seek, reset or revocation
 bumps the generation, so stale batches are dropped when met. Errors that must reach the user (corrupt
 batch, deserializer failure, out of range without a reset policy, authorization) travel in the buffer
@@ -46,6 +47,7 @@ from kafkakit.errors import (
     UnsupportedVersionError,
     for_code,
 )
+from kafkakit.protocol.apis import API_BY_NAME
 from kafkakit.record import iter_batches
 from kafkakit.structs import TopicPartition
 
@@ -61,6 +63,8 @@ LATEST = -1
 _MAX_VERSION = {"Fetch": 12, "ListOffsets": 11}
 
 _OFFSET_OUT_OF_RANGE = 1
+# completed fetches per partition that may wait in the buffer, untouched by the user
+_MAX_BACKLOG = 1
 _TOPIC_AUTHORIZATION_FAILED = 29
 _REFRESH_CODES = {3, 5, 6, 9, 13, 56, 74, 75, 78, 100, 103}
 
@@ -68,16 +72,10 @@ _REFRESH_CODES = {3, 5, 6, 9, 13, 56, 74, 75, 78, 100, 103}
 def cap_version(conn: Any, api: str, cap: int) -> int:
     """The version to speak on ``conn``: the negotiated one, capped; error if below the broker's range."""
     version = min(int(conn.version(api)), cap)
-    lo = conn.api_versions.get(_api_key(api), (0, 0))[0]
+    lo = conn.api_versions.get(API_BY_NAME[api].key, (0, 0))[0]
     if version < lo:
         raise UnsupportedVersionError(f"{conn}: broker needs {api} v{lo}+, kafkakit speaks up to v{cap} here")
     return version
-
-
-def _api_key(api: str) -> int:
-    from kafkakit.protocol.apis import API_BY_NAME
-
-    return API_BY_NAME[api].key
 
 
 class FetchedBatch:
@@ -225,7 +223,7 @@ class Fetcher:
         for tp, state in self.subs.assignment.items():
             if state.paused or state.in_flight or state.fetch_offset is None or state.revoked:
                 continue
-            if state.fetched - state.drained > 1:
+            if state.fetched - state.drained > _MAX_BACKLOG:
                 continue  # one untouched response ahead of the user is enough
             if state.not_before > now:
                 earliest_retry = min(earliest_retry or state.not_before, state.not_before)
@@ -683,7 +681,7 @@ class Fetcher:
                     unknown = True
                     continue
                 by_node.setdefault(leader, {})[tp] = ts
-            retry = unknown
+            retry = False  # a broker answered with a retriable error: back off before asking again
             if by_node:
                 results = await asyncio.gather(
                     *(self._list_offsets_node(node, parts) for node, parts in by_node.items()),
@@ -710,13 +708,18 @@ class Fetcher:
                     f"offset lookup for {sorted(f'{tp.topic}-{tp.partition}' for tp in remaining)} did not "
                     f"complete within {timeout:.3g} s"
                 )
-            if retry:
+            if retry or unknown:
                 try:
                     await asyncio.wait_for(asyncio.shield(self.client.request_update()), left)
                 except (asyncio.TimeoutError, KafkaError):
                     pass
+            if retry or (unknown and any(self._leader(tp) is None for tp in remaining)):
                 await asyncio.sleep(min(self.retry_backoff, max(deadline - time.monotonic(), 0)))
         return result
+
+    def _leader(self, tp: TopicPartition) -> int | None:
+        leader = self.client.cluster.leader_for_partition(tp)
+        return None if leader is None or leader < 0 else leader
 
     async def _list_offsets_node(
         self, node: int, parts: dict[TopicPartition, int]
