@@ -435,7 +435,11 @@ def test_transactional_init_producer_id_fences_the_previous_epoch(broker: Broker
         first = _init_pid(w, txn="my-txn")
         again = _init_pid(w, txn="my-txn")
     assert (first["error_code"], first["producer_epoch"]) == (0, 0)
-    assert (again["error_code"], again["producer_id"], again["producer_epoch"]) == (0, first["producer_id"], 1)
+    assert (again["error_code"], again["producer_id"], again["producer_epoch"]) == (
+        0,
+        first["producer_id"],
+        1,
+    )
 
 
 # ---------------------------------------------------------------- ListOffsets / DeleteRecords / OffsetForLeaderEpoch

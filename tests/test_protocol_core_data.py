@@ -316,7 +316,9 @@ def _spec_default(spec: dict[str, Any]) -> Any:
     return int(dv, 0)
 
 
-def _compare(ours: list[Field], spec: list[dict[str, Any]], common: dict[str, Any], v: int, path: str) -> list[str]:
+def _compare(
+    ours: list[Field], spec: list[dict[str, Any]], common: dict[str, Any], v: int, path: str
+) -> list[str]:
     errs: list[str] = []
 
     def live(s: dict[str, Any]) -> bool:
@@ -334,7 +336,11 @@ def _compare(ours: list[Field], spec: list[dict[str, Any]], common: dict[str, An
         t: str = s["type"]
         inner = t[2:] if t.startswith("[]") else t
         children = s.get("fields") or (common[inner]["fields"] if inner in common else None)
-        want_type = ("array" if t.startswith("[]") else "struct") if children else ("parray" if t.startswith("[]") else t)
+        want_type = (
+            ("array" if t.startswith("[]") else "struct")
+            if children
+            else ("parray" if t.startswith("[]") else t)
+        )
         if f.type != want_type or (want_type == "parray" and f.elem != inner):
             errs.append(f"{where}: type {f.type}/{f.elem} != {t}")
         nr = _vrange(s.get("nullableVersions"))
@@ -406,7 +412,14 @@ def _kp_name(kp_fields: dict[str, Any], f: Field) -> str:
     return "authorized_operations" if f.name in _KP_BITFIELDS and f.name not in kp_fields else f.name
 
 
-def _to_kp(kp_fields: dict[str, Any], fields: list[Field], body: Body, v: int, flexible: bool, make: Callable[..., Any]) -> Any:
+def _to_kp(
+    kp_fields: dict[str, Any],
+    fields: list[Field],
+    body: Body,
+    v: int,
+    flexible: bool,
+    make: Callable[..., Any],
+) -> Any:
     kw: Body = {}
     for f in fields:
         if not in_version(f, v, flexible) or f.name not in body:
@@ -485,192 +498,846 @@ RECORDS = b"\x00" * 8 + b"\x00\x00\x00\x05" + b"batch"  # opaque to the codec
 # (our api, version, side, our body, peer struct class, the same body as the peer's positional args)
 GOLDEN: list[tuple[Api, int, str, Body, Any, tuple[Any, ...]]] = [
     # ---- Produce
-    (data.PRODUCE, 0, "request",
-     {"acks": 1, "timeout_ms": 1500, "topic_data": [{"name": "t", "partition_data": [{"index": 2, "records": RECORDS}]}]},
-     aio_produce.ProduceRequest_v0, (1, 1500, [("t", [(2, RECORDS)])])),
-    (data.PRODUCE, 2, "request",
-     {"acks": -1, "timeout_ms": 30000, "topic_data": [{"name": "a", "partition_data": [{"index": 0, "records": RECORDS}, {"index": 1, "records": None}]}]},
-     old_produce.ProduceRequest_v2, (-1, 30000, [("a", [(0, RECORDS), (1, None)])])),
-    (data.PRODUCE, 3, "request",
-     {"transactional_id": "tx-1", "acks": -1, "timeout_ms": 100, "topic_data": [{"name": "topic", "partition_data": [{"index": 7, "records": RECORDS}]}]},
-     aio_produce.ProduceRequest_v3, ("tx-1", -1, 100, [("topic", [(7, RECORDS)])])),
-    (data.PRODUCE, 8, "request",
-     {"transactional_id": None, "acks": 0, "timeout_ms": 1, "topic_data": []},
-     aio_produce.ProduceRequest_v8, (None, 0, 1, [])),
-    (data.PRODUCE, 0, "response",
-     {"responses": [{"name": "t", "partition_responses": [{"index": 0, "error_code": 6, "base_offset": -1}]}]},
-     aio_produce.ProduceResponse_v0, ([("t", [(0, 6, -1)])],)),
-    (data.PRODUCE, 2, "response",
-     {"responses": [{"name": "t", "partition_responses": [{"index": 1, "error_code": 0, "base_offset": 42, "log_append_time_ms": 1700000000000}]}], "throttle_time_ms": 5},
-     aio_produce.ProduceResponse_v2, ([("t", [(1, 0, 42, 1700000000000)])], 5)),
-    (data.PRODUCE, 5, "response",
-     {"responses": [{"name": "x", "partition_responses": [{"index": 3, "error_code": 0, "base_offset": 9, "log_append_time_ms": -1, "log_start_offset": 4}]}], "throttle_time_ms": 0},
-     aio_produce.ProduceResponse_v5, ([("x", [(3, 0, 9, -1, 4)])], 0)),
-    (data.PRODUCE, 8, "response",
-     {"responses": [{"name": "x", "partition_responses": [{
-         "index": 3, "error_code": 87, "base_offset": -1, "log_append_time_ms": -1, "log_start_offset": -1,
-         "record_errors": [{"batch_index": 2, "batch_index_error_message": "bad"}, {"batch_index": 4, "batch_index_error_message": None}],
-         "error_message": "invalid record"}]}], "throttle_time_ms": 12},
-     aio_produce.ProduceResponse_v8, ([("x", [(3, 87, -1, -1, -1, [(2, "bad"), (4, None)], "invalid record")])], 12)),
+    (
+        data.PRODUCE,
+        0,
+        "request",
+        {
+            "acks": 1,
+            "timeout_ms": 1500,
+            "topic_data": [{"name": "t", "partition_data": [{"index": 2, "records": RECORDS}]}],
+        },
+        aio_produce.ProduceRequest_v0,
+        (1, 1500, [("t", [(2, RECORDS)])]),
+    ),
+    (
+        data.PRODUCE,
+        2,
+        "request",
+        {
+            "acks": -1,
+            "timeout_ms": 30000,
+            "topic_data": [
+                {
+                    "name": "a",
+                    "partition_data": [{"index": 0, "records": RECORDS}, {"index": 1, "records": None}],
+                }
+            ],
+        },
+        old_produce.ProduceRequest_v2,
+        (-1, 30000, [("a", [(0, RECORDS), (1, None)])]),
+    ),
+    (
+        data.PRODUCE,
+        3,
+        "request",
+        {
+            "transactional_id": "tx-1",
+            "acks": -1,
+            "timeout_ms": 100,
+            "topic_data": [{"name": "topic", "partition_data": [{"index": 7, "records": RECORDS}]}],
+        },
+        aio_produce.ProduceRequest_v3,
+        ("tx-1", -1, 100, [("topic", [(7, RECORDS)])]),
+    ),
+    (
+        data.PRODUCE,
+        8,
+        "request",
+        {"transactional_id": None, "acks": 0, "timeout_ms": 1, "topic_data": []},
+        aio_produce.ProduceRequest_v8,
+        (None, 0, 1, []),
+    ),
+    (
+        data.PRODUCE,
+        0,
+        "response",
+        {
+            "responses": [
+                {"name": "t", "partition_responses": [{"index": 0, "error_code": 6, "base_offset": -1}]}
+            ]
+        },
+        aio_produce.ProduceResponse_v0,
+        ([("t", [(0, 6, -1)])],),
+    ),
+    (
+        data.PRODUCE,
+        2,
+        "response",
+        {
+            "responses": [
+                {
+                    "name": "t",
+                    "partition_responses": [
+                        {"index": 1, "error_code": 0, "base_offset": 42, "log_append_time_ms": 1700000000000}
+                    ],
+                }
+            ],
+            "throttle_time_ms": 5,
+        },
+        aio_produce.ProduceResponse_v2,
+        ([("t", [(1, 0, 42, 1700000000000)])], 5),
+    ),
+    (
+        data.PRODUCE,
+        5,
+        "response",
+        {
+            "responses": [
+                {
+                    "name": "x",
+                    "partition_responses": [
+                        {
+                            "index": 3,
+                            "error_code": 0,
+                            "base_offset": 9,
+                            "log_append_time_ms": -1,
+                            "log_start_offset": 4,
+                        }
+                    ],
+                }
+            ],
+            "throttle_time_ms": 0,
+        },
+        aio_produce.ProduceResponse_v5,
+        ([("x", [(3, 0, 9, -1, 4)])], 0),
+    ),
+    (
+        data.PRODUCE,
+        8,
+        "response",
+        {
+            "responses": [
+                {
+                    "name": "x",
+                    "partition_responses": [
+                        {
+                            "index": 3,
+                            "error_code": 87,
+                            "base_offset": -1,
+                            "log_append_time_ms": -1,
+                            "log_start_offset": -1,
+                            "record_errors": [
+                                {"batch_index": 2, "batch_index_error_message": "bad"},
+                                {"batch_index": 4, "batch_index_error_message": None},
+                            ],
+                            "error_message": "invalid record",
+                        }
+                    ],
+                }
+            ],
+            "throttle_time_ms": 12,
+        },
+        aio_produce.ProduceResponse_v8,
+        ([("x", [(3, 87, -1, -1, -1, [(2, "bad"), (4, None)], "invalid record")])], 12),
+    ),
     # ---- Fetch
-    (data.FETCH, 4, "request",
-     {"replica_id": -1, "max_wait_ms": 500, "min_bytes": 1, "max_bytes": 52428800, "isolation_level": 1,
-      "topics": [{"topic": "t", "partitions": [{"partition": 0, "fetch_offset": 10, "partition_max_bytes": 1048576}]}]},
-     aio_fetch.FetchRequest_v4, (-1, 500, 1, 52428800, 1, [("t", [(0, 10, 1048576)])])),
-    (data.FETCH, 7, "request",
-     {"replica_id": -1, "max_wait_ms": 500, "min_bytes": 1, "max_bytes": 100, "isolation_level": 0, "session_id": 3, "session_epoch": 9,
-      "topics": [{"topic": "t", "partitions": [{"partition": 1, "fetch_offset": 10, "log_start_offset": -1, "partition_max_bytes": 99}]}],
-      "forgotten_topics_data": [{"topic": "old", "partitions": [4, 5]}]},
-     aio_fetch.FetchRequest_v7, (-1, 500, 1, 100, 0, 3, 9, [("t", [(1, 10, -1, 99)])], [("old", [4, 5])])),
-    (data.FETCH, 11, "request",
-     {"replica_id": -1, "max_wait_ms": 500, "min_bytes": 1, "max_bytes": 100, "isolation_level": 1, "session_id": 0, "session_epoch": -1,
-      "topics": [{"topic": "t", "partitions": [{"partition": 1, "current_leader_epoch": 6, "fetch_offset": 10, "log_start_offset": -1, "partition_max_bytes": 99}]}],
-      "forgotten_topics_data": [], "rack_id": "rack-a"},
-     aio_fetch.FetchRequest_v11, (-1, 500, 1, 100, 1, 0, -1, [("t", [(1, 6, 10, -1, 99)])], [], "rack-a")),
-    (data.FETCH, 4, "response",
-     {"throttle_time_ms": 0, "responses": [{"topic": "t", "partitions": [{
-         "partition_index": 0, "error_code": 0, "high_watermark": 100, "last_stable_offset": 90,
-         "aborted_transactions": [{"producer_id": 7, "first_offset": 80}], "records": RECORDS}]}]},
-     aio_fetch.FetchResponse_v4, (0, [("t", [(0, 0, 100, 90, [(7, 80)], RECORDS)])])),
-    (data.FETCH, 11, "response",
-     {"throttle_time_ms": 1, "error_code": 0, "session_id": 77, "responses": [{"topic": "t", "partitions": [{
-         "partition_index": 2, "error_code": 1, "high_watermark": 100, "last_stable_offset": 100, "log_start_offset": 0,
-         "aborted_transactions": None, "preferred_read_replica": -1, "records": None}]}]},
-     aio_fetch.FetchResponse_v11, (1, 0, 77, [("t", [(2, 1, 100, 100, 0, None, -1, None)])])),
-    (data.FETCH, 9, "response",
-     {"throttle_time_ms": 0, "error_code": 0, "session_id": 0, "responses": [{"topic": "t", "partitions": [{
-         "partition_index": 2, "error_code": 0, "high_watermark": 5, "last_stable_offset": 5, "log_start_offset": 0,
-         "aborted_transactions": [], "records": b""}]}]},
-     old_fetch.FetchResponse_v9, (0, 0, 0, [("t", [(2, 0, 5, 5, 0, [], b"")])])),
+    (
+        data.FETCH,
+        4,
+        "request",
+        {
+            "replica_id": -1,
+            "max_wait_ms": 500,
+            "min_bytes": 1,
+            "max_bytes": 52428800,
+            "isolation_level": 1,
+            "topics": [
+                {
+                    "topic": "t",
+                    "partitions": [{"partition": 0, "fetch_offset": 10, "partition_max_bytes": 1048576}],
+                }
+            ],
+        },
+        aio_fetch.FetchRequest_v4,
+        (-1, 500, 1, 52428800, 1, [("t", [(0, 10, 1048576)])]),
+    ),
+    (
+        data.FETCH,
+        7,
+        "request",
+        {
+            "replica_id": -1,
+            "max_wait_ms": 500,
+            "min_bytes": 1,
+            "max_bytes": 100,
+            "isolation_level": 0,
+            "session_id": 3,
+            "session_epoch": 9,
+            "topics": [
+                {
+                    "topic": "t",
+                    "partitions": [
+                        {
+                            "partition": 1,
+                            "fetch_offset": 10,
+                            "log_start_offset": -1,
+                            "partition_max_bytes": 99,
+                        }
+                    ],
+                }
+            ],
+            "forgotten_topics_data": [{"topic": "old", "partitions": [4, 5]}],
+        },
+        aio_fetch.FetchRequest_v7,
+        (-1, 500, 1, 100, 0, 3, 9, [("t", [(1, 10, -1, 99)])], [("old", [4, 5])]),
+    ),
+    (
+        data.FETCH,
+        11,
+        "request",
+        {
+            "replica_id": -1,
+            "max_wait_ms": 500,
+            "min_bytes": 1,
+            "max_bytes": 100,
+            "isolation_level": 1,
+            "session_id": 0,
+            "session_epoch": -1,
+            "topics": [
+                {
+                    "topic": "t",
+                    "partitions": [
+                        {
+                            "partition": 1,
+                            "current_leader_epoch": 6,
+                            "fetch_offset": 10,
+                            "log_start_offset": -1,
+                            "partition_max_bytes": 99,
+                        }
+                    ],
+                }
+            ],
+            "forgotten_topics_data": [],
+            "rack_id": "rack-a",
+        },
+        aio_fetch.FetchRequest_v11,
+        (-1, 500, 1, 100, 1, 0, -1, [("t", [(1, 6, 10, -1, 99)])], [], "rack-a"),
+    ),
+    (
+        data.FETCH,
+        4,
+        "response",
+        {
+            "throttle_time_ms": 0,
+            "responses": [
+                {
+                    "topic": "t",
+                    "partitions": [
+                        {
+                            "partition_index": 0,
+                            "error_code": 0,
+                            "high_watermark": 100,
+                            "last_stable_offset": 90,
+                            "aborted_transactions": [{"producer_id": 7, "first_offset": 80}],
+                            "records": RECORDS,
+                        }
+                    ],
+                }
+            ],
+        },
+        aio_fetch.FetchResponse_v4,
+        (0, [("t", [(0, 0, 100, 90, [(7, 80)], RECORDS)])]),
+    ),
+    (
+        data.FETCH,
+        11,
+        "response",
+        {
+            "throttle_time_ms": 1,
+            "error_code": 0,
+            "session_id": 77,
+            "responses": [
+                {
+                    "topic": "t",
+                    "partitions": [
+                        {
+                            "partition_index": 2,
+                            "error_code": 1,
+                            "high_watermark": 100,
+                            "last_stable_offset": 100,
+                            "log_start_offset": 0,
+                            "aborted_transactions": None,
+                            "preferred_read_replica": -1,
+                            "records": None,
+                        }
+                    ],
+                }
+            ],
+        },
+        aio_fetch.FetchResponse_v11,
+        (1, 0, 77, [("t", [(2, 1, 100, 100, 0, None, -1, None)])]),
+    ),
+    (
+        data.FETCH,
+        9,
+        "response",
+        {
+            "throttle_time_ms": 0,
+            "error_code": 0,
+            "session_id": 0,
+            "responses": [
+                {
+                    "topic": "t",
+                    "partitions": [
+                        {
+                            "partition_index": 2,
+                            "error_code": 0,
+                            "high_watermark": 5,
+                            "last_stable_offset": 5,
+                            "log_start_offset": 0,
+                            "aborted_transactions": [],
+                            "records": b"",
+                        }
+                    ],
+                }
+            ],
+        },
+        old_fetch.FetchResponse_v9,
+        (0, 0, 0, [("t", [(2, 0, 5, 5, 0, [], b"")])]),
+    ),
     # ---- Metadata
-    (core.METADATA, 0, "request", {"topics": [{"name": "a"}, {"name": "b"}]},
-     aio_metadata.MetadataRequest_v0, (["a", "b"],)),
+    (
+        core.METADATA,
+        0,
+        "request",
+        {"topics": [{"name": "a"}, {"name": "b"}]},
+        aio_metadata.MetadataRequest_v0,
+        (["a", "b"],),
+    ),
     (core.METADATA, 1, "request", {"topics": None}, aio_metadata.MetadataRequest_v1, (None,)),
-    (core.METADATA, 4, "request", {"topics": [{"name": "a"}], "allow_auto_topic_creation": False},
-     aio_metadata.MetadataRequest_v4, (["a"], False)),
-    (core.METADATA, 8, "request",
-     {"topics": None, "allow_auto_topic_creation": True, "include_cluster_authorized_operations": True, "include_topic_authorized_operations": False},
-     old_metadata.MetadataRequest_v8, (None, True, True, False)),
-    (core.METADATA, 0, "response",
-     {"brokers": [{"node_id": 1, "host": "h", "port": 9092}],
-      "topics": [{"error_code": 0, "name": "t", "partitions": [{"error_code": 0, "partition_index": 0, "leader_id": 1, "replica_nodes": [1], "isr_nodes": [1]}]}]},
-     aio_metadata.MetadataResponse_v0, ([(1, "h", 9092)], [(0, "t", [(0, 0, 1, [1], [1])])])),
-    (core.METADATA, 2, "response",
-     {"brokers": [{"node_id": 1, "host": "h", "port": 9092, "rack": None}], "cluster_id": "c", "controller_id": 1,
-      "topics": [{"error_code": 3, "name": "missing", "is_internal": False, "partitions": []}]},
-     aio_metadata.MetadataResponse_v2, ([(1, "h", 9092, None)], "c", 1, [(3, "missing", False, [])])),
-    (core.METADATA, 5, "response",
-     {"throttle_time_ms": 0, "brokers": [{"node_id": 0, "host": "localhost", "port": 9092, "rack": "r1"}], "cluster_id": None, "controller_id": 0,
-      "topics": [{"error_code": 0, "name": "t", "is_internal": True, "partitions": [
-          {"error_code": 0, "partition_index": 0, "leader_id": 0, "replica_nodes": [0, 1], "isr_nodes": [0], "offline_replicas": [1]}]}]},
-     aio_metadata.MetadataResponse_v5, (0, [(0, "localhost", 9092, "r1")], None, 0, [(0, "t", True, [(0, 0, 0, [0, 1], [0], [1])])])),
-    (core.METADATA, 8, "response",
-     {"throttle_time_ms": 0, "brokers": [{"node_id": 0, "host": "localhost", "port": 9092, "rack": None}], "cluster_id": "abc", "controller_id": 0,
-      "topics": [{"error_code": 0, "name": "t", "is_internal": False, "partitions": [
-          {"error_code": 0, "partition_index": 0, "leader_id": 0, "leader_epoch": 4, "replica_nodes": [0], "isr_nodes": [0], "offline_replicas": []}],
-          "topic_authorized_operations": 248}],
-      "cluster_authorized_operations": -2147483648},
-     old_metadata.MetadataResponse_v8,
-     # kafka-python's legacy struct takes the authorized-operations bitfields as sets of bit numbers
-     (0, [(0, "localhost", 9092, None)], "abc", 0, [(0, "t", False, [(0, 0, 0, 4, [0], [0], [])], {3, 4, 5, 6, 7})], None)),
+    (
+        core.METADATA,
+        4,
+        "request",
+        {"topics": [{"name": "a"}], "allow_auto_topic_creation": False},
+        aio_metadata.MetadataRequest_v4,
+        (["a"], False),
+    ),
+    (
+        core.METADATA,
+        8,
+        "request",
+        {
+            "topics": None,
+            "allow_auto_topic_creation": True,
+            "include_cluster_authorized_operations": True,
+            "include_topic_authorized_operations": False,
+        },
+        old_metadata.MetadataRequest_v8,
+        (None, True, True, False),
+    ),
+    (
+        core.METADATA,
+        0,
+        "response",
+        {
+            "brokers": [{"node_id": 1, "host": "h", "port": 9092}],
+            "topics": [
+                {
+                    "error_code": 0,
+                    "name": "t",
+                    "partitions": [
+                        {
+                            "error_code": 0,
+                            "partition_index": 0,
+                            "leader_id": 1,
+                            "replica_nodes": [1],
+                            "isr_nodes": [1],
+                        }
+                    ],
+                }
+            ],
+        },
+        aio_metadata.MetadataResponse_v0,
+        ([(1, "h", 9092)], [(0, "t", [(0, 0, 1, [1], [1])])]),
+    ),
+    (
+        core.METADATA,
+        2,
+        "response",
+        {
+            "brokers": [{"node_id": 1, "host": "h", "port": 9092, "rack": None}],
+            "cluster_id": "c",
+            "controller_id": 1,
+            "topics": [{"error_code": 3, "name": "missing", "is_internal": False, "partitions": []}],
+        },
+        aio_metadata.MetadataResponse_v2,
+        ([(1, "h", 9092, None)], "c", 1, [(3, "missing", False, [])]),
+    ),
+    (
+        core.METADATA,
+        5,
+        "response",
+        {
+            "throttle_time_ms": 0,
+            "brokers": [{"node_id": 0, "host": "localhost", "port": 9092, "rack": "r1"}],
+            "cluster_id": None,
+            "controller_id": 0,
+            "topics": [
+                {
+                    "error_code": 0,
+                    "name": "t",
+                    "is_internal": True,
+                    "partitions": [
+                        {
+                            "error_code": 0,
+                            "partition_index": 0,
+                            "leader_id": 0,
+                            "replica_nodes": [0, 1],
+                            "isr_nodes": [0],
+                            "offline_replicas": [1],
+                        }
+                    ],
+                }
+            ],
+        },
+        aio_metadata.MetadataResponse_v5,
+        (0, [(0, "localhost", 9092, "r1")], None, 0, [(0, "t", True, [(0, 0, 0, [0, 1], [0], [1])])]),
+    ),
+    (
+        core.METADATA,
+        8,
+        "response",
+        {
+            "throttle_time_ms": 0,
+            "brokers": [{"node_id": 0, "host": "localhost", "port": 9092, "rack": None}],
+            "cluster_id": "abc",
+            "controller_id": 0,
+            "topics": [
+                {
+                    "error_code": 0,
+                    "name": "t",
+                    "is_internal": False,
+                    "partitions": [
+                        {
+                            "error_code": 0,
+                            "partition_index": 0,
+                            "leader_id": 0,
+                            "leader_epoch": 4,
+                            "replica_nodes": [0],
+                            "isr_nodes": [0],
+                            "offline_replicas": [],
+                        }
+                    ],
+                    "topic_authorized_operations": 248,
+                }
+            ],
+            "cluster_authorized_operations": -2147483648,
+        },
+        old_metadata.MetadataResponse_v8,
+        # kafka-python's legacy struct takes the authorized-operations bitfields as sets of bit numbers
+        (
+            0,
+            [(0, "localhost", 9092, None)],
+            "abc",
+            0,
+            [(0, "t", False, [(0, 0, 0, 4, [0], [0], [])], {3, 4, 5, 6, 7})],
+            None,
+        ),
+    ),
     # ---- ListOffsets
-    (data.LIST_OFFSETS, 1, "request",
-     {"replica_id": -1, "topics": [{"name": "t", "partitions": [{"partition_index": 0, "timestamp": -2}]}]},
-     aio_offset.OffsetRequest_v1, (-1, [("t", [(0, -2)])])),
-    (data.LIST_OFFSETS, 2, "request",
-     {"replica_id": -1, "isolation_level": 1, "topics": [{"name": "t", "partitions": [{"partition_index": 3, "timestamp": -1}]}]},
-     aio_offset.OffsetRequest_v2, (-1, 1, [("t", [(3, -1)])])),
-    (data.LIST_OFFSETS, 4, "request",
-     {"replica_id": -1, "isolation_level": 0, "topics": [{"name": "t", "partitions": [{"partition_index": 3, "current_leader_epoch": 5, "timestamp": 1700000000000}]}]},
-     old_lo.ListOffsetsRequest_v4, (-1, 0, [("t", [(3, 5, 1700000000000)])])),
-    (data.LIST_OFFSETS, 1, "response",
-     {"topics": [{"name": "t", "partitions": [{"partition_index": 0, "error_code": 0, "timestamp": -1, "offset": 1234}]}]},
-     aio_offset.OffsetResponse_v1, ([("t", [(0, 0, -1, 1234)])],)),
-    (data.LIST_OFFSETS, 4, "response",
-     {"throttle_time_ms": 3, "topics": [{"name": "t", "partitions": [{"partition_index": 0, "error_code": 0, "timestamp": 5, "offset": 6, "leader_epoch": 2}]}]},
-     aio_offset.OffsetResponse_v4, (3, [("t", [(0, 0, 5, 6, 2)])])),
+    (
+        data.LIST_OFFSETS,
+        1,
+        "request",
+        {
+            "replica_id": -1,
+            "topics": [{"name": "t", "partitions": [{"partition_index": 0, "timestamp": -2}]}],
+        },
+        aio_offset.OffsetRequest_v1,
+        (-1, [("t", [(0, -2)])]),
+    ),
+    (
+        data.LIST_OFFSETS,
+        2,
+        "request",
+        {
+            "replica_id": -1,
+            "isolation_level": 1,
+            "topics": [{"name": "t", "partitions": [{"partition_index": 3, "timestamp": -1}]}],
+        },
+        aio_offset.OffsetRequest_v2,
+        (-1, 1, [("t", [(3, -1)])]),
+    ),
+    (
+        data.LIST_OFFSETS,
+        4,
+        "request",
+        {
+            "replica_id": -1,
+            "isolation_level": 0,
+            "topics": [
+                {
+                    "name": "t",
+                    "partitions": [
+                        {"partition_index": 3, "current_leader_epoch": 5, "timestamp": 1700000000000}
+                    ],
+                }
+            ],
+        },
+        old_lo.ListOffsetsRequest_v4,
+        (-1, 0, [("t", [(3, 5, 1700000000000)])]),
+    ),
+    (
+        data.LIST_OFFSETS,
+        1,
+        "response",
+        {
+            "topics": [
+                {
+                    "name": "t",
+                    "partitions": [{"partition_index": 0, "error_code": 0, "timestamp": -1, "offset": 1234}],
+                }
+            ]
+        },
+        aio_offset.OffsetResponse_v1,
+        ([("t", [(0, 0, -1, 1234)])],),
+    ),
+    (
+        data.LIST_OFFSETS,
+        4,
+        "response",
+        {
+            "throttle_time_ms": 3,
+            "topics": [
+                {
+                    "name": "t",
+                    "partitions": [
+                        {
+                            "partition_index": 0,
+                            "error_code": 0,
+                            "timestamp": 5,
+                            "offset": 6,
+                            "leader_epoch": 2,
+                        }
+                    ],
+                }
+            ],
+        },
+        aio_offset.OffsetResponse_v4,
+        (3, [("t", [(0, 0, 5, 6, 2)])]),
+    ),
     # ---- DeleteRecords
-    (data.DELETE_RECORDS, 0, "request",
-     {"topics": [{"name": "t", "partitions": [{"partition_index": 1, "offset": 50}]}], "timeout_ms": 1000},
-     aio_admin.DeleteRecordsRequest_v0, ([("t", [(1, 50)])], 1000)),
-    (data.DELETE_RECORDS, 2, "request",
-     {"topics": [{"name": "t", "partitions": [{"partition_index": 1, "offset": 50}]}], "timeout_ms": 1000},
-     aio_admin.DeleteRecordsRequest_v2, ([("t", [(1, 50, {})], {})], 1000, {})),
-    (data.DELETE_RECORDS, 2, "response",
-     {"throttle_time_ms": 0, "topics": [{"name": "t", "partitions": [{"partition_index": 1, "low_watermark": 50, "error_code": 0}]}]},
-     aio_admin.DeleteRecordsResponse_v2, (0, [("t", [(1, 50, 0, {})], {})], {})),
+    (
+        data.DELETE_RECORDS,
+        0,
+        "request",
+        {"topics": [{"name": "t", "partitions": [{"partition_index": 1, "offset": 50}]}], "timeout_ms": 1000},
+        aio_admin.DeleteRecordsRequest_v0,
+        ([("t", [(1, 50)])], 1000),
+    ),
+    (
+        data.DELETE_RECORDS,
+        2,
+        "request",
+        {"topics": [{"name": "t", "partitions": [{"partition_index": 1, "offset": 50}]}], "timeout_ms": 1000},
+        aio_admin.DeleteRecordsRequest_v2,
+        ([("t", [(1, 50, {})], {})], 1000, {}),
+    ),
+    (
+        data.DELETE_RECORDS,
+        2,
+        "response",
+        {
+            "throttle_time_ms": 0,
+            "topics": [
+                {"name": "t", "partitions": [{"partition_index": 1, "low_watermark": 50, "error_code": 0}]}
+            ],
+        },
+        aio_admin.DeleteRecordsResponse_v2,
+        (0, [("t", [(1, 50, 0, {})], {})], {}),
+    ),
     # ---- OffsetForLeaderEpoch
-    (data.OFFSET_FOR_LEADER_EPOCH, 2, "request",
-     {"topics": [{"topic": "t", "partitions": [{"partition": 0, "current_leader_epoch": 3, "leader_epoch": 2}]}]},
-     old_ofle.OffsetForLeaderEpochRequest_v2, ([("t", [(0, 3, 2)])],)),
-    (data.OFFSET_FOR_LEADER_EPOCH, 3, "request",
-     {"replica_id": -1, "topics": [{"topic": "t", "partitions": [{"partition": 0, "current_leader_epoch": 3, "leader_epoch": 2}]}]},
-     old_ofle.OffsetForLeaderEpochRequest_v3, (-1, [("t", [(0, 3, 2)])])),
-    (data.OFFSET_FOR_LEADER_EPOCH, 4, "request",
-     {"replica_id": -1, "topics": [{"topic": "t", "partitions": [{"partition": 0, "current_leader_epoch": 3, "leader_epoch": 2}]}]},
-     old_ofle.OffsetForLeaderEpochRequest_v4, (-1, [("t", [(0, 3, 2, {})], {})], {})),
-    (data.OFFSET_FOR_LEADER_EPOCH, 4, "response",
-     {"throttle_time_ms": 0, "topics": [{"topic": "t", "partitions": [{"error_code": 0, "partition": 0, "leader_epoch": 2, "end_offset": 77}]}]},
-     old_ofle.OffsetForLeaderEpochResponse_v4, (0, [("t", [(0, 0, 2, 77, {})], {})], {})),
+    (
+        data.OFFSET_FOR_LEADER_EPOCH,
+        2,
+        "request",
+        {
+            "topics": [
+                {"topic": "t", "partitions": [{"partition": 0, "current_leader_epoch": 3, "leader_epoch": 2}]}
+            ]
+        },
+        old_ofle.OffsetForLeaderEpochRequest_v2,
+        ([("t", [(0, 3, 2)])],),
+    ),
+    (
+        data.OFFSET_FOR_LEADER_EPOCH,
+        3,
+        "request",
+        {
+            "replica_id": -1,
+            "topics": [
+                {"topic": "t", "partitions": [{"partition": 0, "current_leader_epoch": 3, "leader_epoch": 2}]}
+            ],
+        },
+        old_ofle.OffsetForLeaderEpochRequest_v3,
+        (-1, [("t", [(0, 3, 2)])]),
+    ),
+    (
+        data.OFFSET_FOR_LEADER_EPOCH,
+        4,
+        "request",
+        {
+            "replica_id": -1,
+            "topics": [
+                {"topic": "t", "partitions": [{"partition": 0, "current_leader_epoch": 3, "leader_epoch": 2}]}
+            ],
+        },
+        old_ofle.OffsetForLeaderEpochRequest_v4,
+        (-1, [("t", [(0, 3, 2, {})], {})], {}),
+    ),
+    (
+        data.OFFSET_FOR_LEADER_EPOCH,
+        4,
+        "response",
+        {
+            "throttle_time_ms": 0,
+            "topics": [
+                {
+                    "topic": "t",
+                    "partitions": [{"error_code": 0, "partition": 0, "leader_epoch": 2, "end_offset": 77}],
+                }
+            ],
+        },
+        old_ofle.OffsetForLeaderEpochResponse_v4,
+        (0, [("t", [(0, 0, 2, 77, {})], {})], {}),
+    ),
     # ---- ApiVersions
-    (core.API_VERSIONS, 0, "response",
-     {"error_code": 0, "api_keys": [{"api_key": 0, "min_version": 0, "max_version": 13}, {"api_key": 18, "min_version": 0, "max_version": 4}]},
-     aio_admin.ApiVersionResponse_v0, (0, [(0, 0, 13), (18, 0, 4)])),
-    (core.API_VERSIONS, 2, "response",
-     {"error_code": 35, "api_keys": [{"api_key": 18, "min_version": 0, "max_version": 4}], "throttle_time_ms": 0},
-     aio_admin.ApiVersionResponse_v2, (35, [(18, 0, 4)], 0)),
-    (core.API_VERSIONS, 3, "request", {"client_software_name": "kafkakit", "client_software_version": "0.1.0"},
-     old_apiv.ApiVersionsRequest_v3, ("kafkakit", "0.1.0", {})),
-    (core.API_VERSIONS, 3, "response",
-     {"error_code": 0, "api_keys": [{"api_key": 3, "min_version": 0, "max_version": 13}], "throttle_time_ms": 0},
-     old_apiv.ApiVersionsResponse_v3, (0, [(3, 0, 13, {})], 0, {})),
+    (
+        core.API_VERSIONS,
+        0,
+        "response",
+        {
+            "error_code": 0,
+            "api_keys": [
+                {"api_key": 0, "min_version": 0, "max_version": 13},
+                {"api_key": 18, "min_version": 0, "max_version": 4},
+            ],
+        },
+        aio_admin.ApiVersionResponse_v0,
+        (0, [(0, 0, 13), (18, 0, 4)]),
+    ),
+    (
+        core.API_VERSIONS,
+        2,
+        "response",
+        {
+            "error_code": 35,
+            "api_keys": [{"api_key": 18, "min_version": 0, "max_version": 4}],
+            "throttle_time_ms": 0,
+        },
+        aio_admin.ApiVersionResponse_v2,
+        (35, [(18, 0, 4)], 0),
+    ),
+    (
+        core.API_VERSIONS,
+        3,
+        "request",
+        {"client_software_name": "kafkakit", "client_software_version": "0.1.0"},
+        old_apiv.ApiVersionsRequest_v3,
+        ("kafkakit", "0.1.0", {}),
+    ),
+    (
+        core.API_VERSIONS,
+        3,
+        "response",
+        {
+            "error_code": 0,
+            "api_keys": [{"api_key": 3, "min_version": 0, "max_version": 13}],
+            "throttle_time_ms": 0,
+        },
+        old_apiv.ApiVersionsResponse_v3,
+        (0, [(3, 0, 13, {})], 0, {}),
+    ),
     # ---- SASL
-    (core.SASL_HANDSHAKE, 1, "request", {"mechanism": "PLAIN"}, aio_admin.SaslHandShakeRequest_v1, ("PLAIN",)),
-    (core.SASL_HANDSHAKE, 1, "response", {"error_code": 33, "mechanisms": ["PLAIN", "SCRAM-SHA-256"]},
-     aio_admin.SaslHandShakeResponse_v1, (33, ["PLAIN", "SCRAM-SHA-256"])),
-    (core.SASL_AUTHENTICATE, 0, "request", {"auth_bytes": b"\x00user\x00pass"},
-     aio_admin.SaslAuthenticateRequest_v0, (b"\x00user\x00pass",)),
-    (core.SASL_AUTHENTICATE, 1, "response",
-     {"error_code": 0, "error_message": None, "auth_bytes": b"", "session_lifetime_ms": 3600000},
-     aio_admin.SaslAuthenticateResponse_v1, (0, None, b"", 3600000)),
+    (
+        core.SASL_HANDSHAKE,
+        1,
+        "request",
+        {"mechanism": "PLAIN"},
+        aio_admin.SaslHandShakeRequest_v1,
+        ("PLAIN",),
+    ),
+    (
+        core.SASL_HANDSHAKE,
+        1,
+        "response",
+        {"error_code": 33, "mechanisms": ["PLAIN", "SCRAM-SHA-256"]},
+        aio_admin.SaslHandShakeResponse_v1,
+        (33, ["PLAIN", "SCRAM-SHA-256"]),
+    ),
+    (
+        core.SASL_AUTHENTICATE,
+        0,
+        "request",
+        {"auth_bytes": b"\x00user\x00pass"},
+        aio_admin.SaslAuthenticateRequest_v0,
+        (b"\x00user\x00pass",),
+    ),
+    (
+        core.SASL_AUTHENTICATE,
+        1,
+        "response",
+        {"error_code": 0, "error_message": None, "auth_bytes": b"", "session_lifetime_ms": 3600000},
+        aio_admin.SaslAuthenticateResponse_v1,
+        (0, None, b"", 3600000),
+    ),
     # ---- transactions
-    (txn.INIT_PRODUCER_ID, 0, "request", {"transactional_id": None, "transaction_timeout_ms": 60000},
-     aio_txn.InitProducerIdRequest_v0, (None, 60000)),
-    (txn.INIT_PRODUCER_ID, 1, "request", {"transactional_id": "tx", "transaction_timeout_ms": 60000},
-     old_init.InitProducerIdRequest_v1, ("tx", 60000)),
-    (txn.INIT_PRODUCER_ID, 0, "response", {"throttle_time_ms": 0, "error_code": 0, "producer_id": 1000, "producer_epoch": 2},
-     aio_txn.InitProducerIdResponse_v0, (0, 0, 1000, 2)),
-    (txn.ADD_PARTITIONS_TO_TXN, 0, "request",
-     {"v3_and_below_transactional_id": "tx", "v3_and_below_producer_id": 1000, "v3_and_below_producer_epoch": 2,
-      "v3_and_below_topics": [{"name": "t", "partitions": [0, 1]}]},
-     aio_txn.AddPartitionsToTxnRequest_v0, ("tx", 1000, 2, [("t", [0, 1])])),
-    (txn.ADD_PARTITIONS_TO_TXN, 2, "request",
-     {"v3_and_below_transactional_id": "tx", "v3_and_below_producer_id": 1000, "v3_and_below_producer_epoch": 2,
-      "v3_and_below_topics": [{"name": "t", "partitions": [3]}]},
-     old_apt.AddPartitionsToTxnRequest_v2, ("tx", 1000, 2, [("t", [3])])),
-    (txn.ADD_PARTITIONS_TO_TXN, 0, "response",
-     {"throttle_time_ms": 0, "results_by_topic_v3_and_below": [{"name": "t", "results_by_partition": [{"partition_index": 0, "partition_error_code": 51}]}]},
-     aio_txn.AddPartitionsToTxnResponse_v0, (0, [("t", [(0, 51)])])),
-    (txn.ADD_OFFSETS_TO_TXN, 0, "request", {"transactional_id": "tx", "producer_id": 5, "producer_epoch": 0, "group_id": "g"},
-     aio_txn.AddOffsetsToTxnRequest_v0, ("tx", 5, 0, "g")),
-    (txn.ADD_OFFSETS_TO_TXN, 0, "response", {"throttle_time_ms": 0, "error_code": 15},
-     aio_txn.AddOffsetsToTxnResponse_v0, (0, 15)),
-    (txn.END_TXN, 0, "request", {"transactional_id": "tx", "producer_id": 5, "producer_epoch": 1, "committed": True},
-     aio_txn.EndTxnRequest_v0, ("tx", 5, 1, True)),
-    (txn.END_TXN, 2, "request", {"transactional_id": "tx", "producer_id": 5, "producer_epoch": 1, "committed": False},
-     old_end.EndTxnRequest_v2, ("tx", 5, 1, False)),
+    (
+        txn.INIT_PRODUCER_ID,
+        0,
+        "request",
+        {"transactional_id": None, "transaction_timeout_ms": 60000},
+        aio_txn.InitProducerIdRequest_v0,
+        (None, 60000),
+    ),
+    (
+        txn.INIT_PRODUCER_ID,
+        1,
+        "request",
+        {"transactional_id": "tx", "transaction_timeout_ms": 60000},
+        old_init.InitProducerIdRequest_v1,
+        ("tx", 60000),
+    ),
+    (
+        txn.INIT_PRODUCER_ID,
+        0,
+        "response",
+        {"throttle_time_ms": 0, "error_code": 0, "producer_id": 1000, "producer_epoch": 2},
+        aio_txn.InitProducerIdResponse_v0,
+        (0, 0, 1000, 2),
+    ),
+    (
+        txn.ADD_PARTITIONS_TO_TXN,
+        0,
+        "request",
+        {
+            "v3_and_below_transactional_id": "tx",
+            "v3_and_below_producer_id": 1000,
+            "v3_and_below_producer_epoch": 2,
+            "v3_and_below_topics": [{"name": "t", "partitions": [0, 1]}],
+        },
+        aio_txn.AddPartitionsToTxnRequest_v0,
+        ("tx", 1000, 2, [("t", [0, 1])]),
+    ),
+    (
+        txn.ADD_PARTITIONS_TO_TXN,
+        2,
+        "request",
+        {
+            "v3_and_below_transactional_id": "tx",
+            "v3_and_below_producer_id": 1000,
+            "v3_and_below_producer_epoch": 2,
+            "v3_and_below_topics": [{"name": "t", "partitions": [3]}],
+        },
+        old_apt.AddPartitionsToTxnRequest_v2,
+        ("tx", 1000, 2, [("t", [3])]),
+    ),
+    (
+        txn.ADD_PARTITIONS_TO_TXN,
+        0,
+        "response",
+        {
+            "throttle_time_ms": 0,
+            "results_by_topic_v3_and_below": [
+                {"name": "t", "results_by_partition": [{"partition_index": 0, "partition_error_code": 51}]}
+            ],
+        },
+        aio_txn.AddPartitionsToTxnResponse_v0,
+        (0, [("t", [(0, 51)])]),
+    ),
+    (
+        txn.ADD_OFFSETS_TO_TXN,
+        0,
+        "request",
+        {"transactional_id": "tx", "producer_id": 5, "producer_epoch": 0, "group_id": "g"},
+        aio_txn.AddOffsetsToTxnRequest_v0,
+        ("tx", 5, 0, "g"),
+    ),
+    (
+        txn.ADD_OFFSETS_TO_TXN,
+        0,
+        "response",
+        {"throttle_time_ms": 0, "error_code": 15},
+        aio_txn.AddOffsetsToTxnResponse_v0,
+        (0, 15),
+    ),
+    (
+        txn.END_TXN,
+        0,
+        "request",
+        {"transactional_id": "tx", "producer_id": 5, "producer_epoch": 1, "committed": True},
+        aio_txn.EndTxnRequest_v0,
+        ("tx", 5, 1, True),
+    ),
+    (
+        txn.END_TXN,
+        2,
+        "request",
+        {"transactional_id": "tx", "producer_id": 5, "producer_epoch": 1, "committed": False},
+        old_end.EndTxnRequest_v2,
+        ("tx", 5, 1, False),
+    ),
     (txn.END_TXN, 0, "response", {"throttle_time_ms": 7, "error_code": 0}, aio_txn.EndTxnResponse_v0, (7, 0)),
-    (txn.TXN_OFFSET_COMMIT, 0, "request",
-     {"transactional_id": "tx", "group_id": "g", "producer_id": 5, "producer_epoch": 1,
-      "topics": [{"name": "t", "partitions": [{"partition_index": 0, "committed_offset": 99, "committed_metadata": None}]}]},
-     aio_txn.TxnOffsetCommitRequest_v0, ("tx", "g", 5, 1, [("t", [(0, 99, None)])])),
-    (txn.TXN_OFFSET_COMMIT, 2, "request",
-     {"transactional_id": "tx", "group_id": "g", "producer_id": 5, "producer_epoch": 1,
-      "topics": [{"name": "t", "partitions": [{"partition_index": 0, "committed_offset": 99, "committed_leader_epoch": 3, "committed_metadata": "m"}]}]},
-     old_toc.TxnOffsetCommitRequest_v2, ("tx", "g", 5, 1, [("t", [(0, 99, 3, "m")])])),
-    (txn.TXN_OFFSET_COMMIT, 0, "response",
-     {"throttle_time_ms": 0, "topics": [{"name": "t", "partitions": [{"partition_index": 0, "error_code": 0}]}]},
-     aio_txn.TxnOffsetCommitResponse_v0, (0, [("t", [(0, 0)])])),
+    (
+        txn.TXN_OFFSET_COMMIT,
+        0,
+        "request",
+        {
+            "transactional_id": "tx",
+            "group_id": "g",
+            "producer_id": 5,
+            "producer_epoch": 1,
+            "topics": [
+                {
+                    "name": "t",
+                    "partitions": [
+                        {"partition_index": 0, "committed_offset": 99, "committed_metadata": None}
+                    ],
+                }
+            ],
+        },
+        aio_txn.TxnOffsetCommitRequest_v0,
+        ("tx", "g", 5, 1, [("t", [(0, 99, None)])]),
+    ),
+    (
+        txn.TXN_OFFSET_COMMIT,
+        2,
+        "request",
+        {
+            "transactional_id": "tx",
+            "group_id": "g",
+            "producer_id": 5,
+            "producer_epoch": 1,
+            "topics": [
+                {
+                    "name": "t",
+                    "partitions": [
+                        {
+                            "partition_index": 0,
+                            "committed_offset": 99,
+                            "committed_leader_epoch": 3,
+                            "committed_metadata": "m",
+                        }
+                    ],
+                }
+            ],
+        },
+        old_toc.TxnOffsetCommitRequest_v2,
+        ("tx", "g", 5, 1, [("t", [(0, 99, 3, "m")])]),
+    ),
+    (
+        txn.TXN_OFFSET_COMMIT,
+        0,
+        "response",
+        {
+            "throttle_time_ms": 0,
+            "topics": [{"name": "t", "partitions": [{"partition_index": 0, "error_code": 0}]}],
+        },
+        aio_txn.TxnOffsetCommitResponse_v0,
+        (0, [("t", [(0, 0)])]),
+    ),
 ]
 
 
@@ -695,7 +1362,16 @@ def test_aiokafka_list_offsets_v4_peer_is_wrong() -> None:
     has int32 (kafka-python agrees, see the golden case above). aiokafka sends at most v3."""
     wire = aio_offset.OffsetRequest_v4(-1, 0, [("t", [(3, 5, 7)])]).encode()
     ours = data.LIST_OFFSETS.encode_request(
-        4, {"replica_id": -1, "topics": [{"name": "t", "partitions": [{"partition_index": 3, "current_leader_epoch": 5, "timestamp": 7}]}]}
+        4,
+        {
+            "replica_id": -1,
+            "topics": [
+                {
+                    "name": "t",
+                    "partitions": [{"partition_index": 3, "current_leader_epoch": 5, "timestamp": 7}],
+                }
+            ],
+        },
     )
     assert len(wire) == len(ours) + 4
 
@@ -752,140 +1428,500 @@ def tagged(*fields: tuple[int, bytes]) -> bytes:
 
 HAND: list[tuple[Api, int, str, Body, bytes]] = [
     # Produce v13: the topic is named by its id (KIP-516), flexible encoding throughout.
-    (data.PRODUCE, 13, "request",
-     {"transactional_id": None, "acks": -1, "timeout_ms": 30000,
-      "topic_data": [{"topic_id": TOPIC_ID, "partition_data": [{"index": 0, "records": RECORDS}]}]},
-     cstr(None)                      # transactional_id: compact nullable string, null
-     + i16(-1) + i32(30000)          # acks, timeout_ms
-     + carr(1) + TOPIC_ID            # topic_data[1]: topic_id (16 raw bytes), no name in v13
-     + carr(1) + i32(0)              #   partition_data[1]: index
-     + uv(len(RECORDS) + 1) + RECORDS  # records: compact nullable bytes
-     + NO_TAGS + NO_TAGS + NO_TAGS),  # partition, topic and body tagged sections
-    (data.PRODUCE, 12, "response",
-     {"responses": [{"name": "t", "partition_responses": [{
-         "index": 1, "error_code": 6, "base_offset": -1, "log_append_time_ms": -1, "log_start_offset": -1,
-         "record_errors": [], "error_message": None, "current_leader": {"leader_id": 2, "leader_epoch": 9}}]}],
-      "throttle_time_ms": 0,
-      "node_endpoints": [{"node_id": 2, "host": "b2", "port": 9093, "rack": None}]},
-     carr(1) + cstr("t")                         # responses[1]: name (v12 still names topics)
-     + carr(1) + i32(1) + i16(6) + i64(-1)       # partition: index, error_code NOT_LEADER, base_offset
-     + i64(-1) + i64(-1)                         # log_append_time_ms, log_start_offset
-     + carr(0) + cstr(None)                      # record_errors [], error_message null
-     + tagged((0, i32(2) + i32(9) + NO_TAGS))    # tag 0 current_leader {leader_id 2, leader_epoch 9}
-     + NO_TAGS                                   # topic tagged section
-     + i32(0)                                    # throttle_time_ms
-     + tagged((0, carr(1) + i32(2) + cstr("b2") + i32(9093) + cstr(None) + NO_TAGS))),  # tag 0 node_endpoints
-    (data.PRODUCE, 13, "response",
-     {"responses": [{"topic_id": TOPIC_ID, "partition_responses": [{"index": 0, "error_code": 0, "base_offset": 10}]}],
-      "throttle_time_ms": 0},
-     carr(1) + TOPIC_ID
-     + carr(1) + i32(0) + i16(0) + i64(10) + i64(-1) + i64(-1)  # defaults -1 for the two timestamps
-     + carr(0) + cstr(None) + NO_TAGS                            # current_leader at default: not written
-     + NO_TAGS + i32(0) + NO_TAGS),
+    (
+        data.PRODUCE,
+        13,
+        "request",
+        {
+            "transactional_id": None,
+            "acks": -1,
+            "timeout_ms": 30000,
+            "topic_data": [{"topic_id": TOPIC_ID, "partition_data": [{"index": 0, "records": RECORDS}]}],
+        },
+        cstr(None)  # transactional_id: compact nullable string, null
+        + i16(-1)
+        + i32(30000)  # acks, timeout_ms
+        + carr(1)
+        + TOPIC_ID  # topic_data[1]: topic_id (16 raw bytes), no name in v13
+        + carr(1)
+        + i32(0)  #   partition_data[1]: index
+        + uv(len(RECORDS) + 1)
+        + RECORDS  # records: compact nullable bytes
+        + NO_TAGS
+        + NO_TAGS
+        + NO_TAGS,
+    ),  # partition, topic and body tagged sections
+    (
+        data.PRODUCE,
+        12,
+        "response",
+        {
+            "responses": [
+                {
+                    "name": "t",
+                    "partition_responses": [
+                        {
+                            "index": 1,
+                            "error_code": 6,
+                            "base_offset": -1,
+                            "log_append_time_ms": -1,
+                            "log_start_offset": -1,
+                            "record_errors": [],
+                            "error_message": None,
+                            "current_leader": {"leader_id": 2, "leader_epoch": 9},
+                        }
+                    ],
+                }
+            ],
+            "throttle_time_ms": 0,
+            "node_endpoints": [{"node_id": 2, "host": "b2", "port": 9093, "rack": None}],
+        },
+        carr(1)
+        + cstr("t")  # responses[1]: name (v12 still names topics)
+        + carr(1)
+        + i32(1)
+        + i16(6)
+        + i64(-1)  # partition: index, error_code NOT_LEADER, base_offset
+        + i64(-1)
+        + i64(-1)  # log_append_time_ms, log_start_offset
+        + carr(0)
+        + cstr(None)  # record_errors [], error_message null
+        + tagged((0, i32(2) + i32(9) + NO_TAGS))  # tag 0 current_leader {leader_id 2, leader_epoch 9}
+        + NO_TAGS  # topic tagged section
+        + i32(0)  # throttle_time_ms
+        + tagged((0, carr(1) + i32(2) + cstr("b2") + i32(9093) + cstr(None) + NO_TAGS)),
+    ),  # tag 0 node_endpoints
+    (
+        data.PRODUCE,
+        13,
+        "response",
+        {
+            "responses": [
+                {
+                    "topic_id": TOPIC_ID,
+                    "partition_responses": [{"index": 0, "error_code": 0, "base_offset": 10}],
+                }
+            ],
+            "throttle_time_ms": 0,
+        },
+        carr(1)
+        + TOPIC_ID
+        + carr(1)
+        + i32(0)
+        + i16(0)
+        + i64(10)
+        + i64(-1)
+        + i64(-1)  # defaults -1 for the two timestamps
+        + carr(0)
+        + cstr(None)
+        + NO_TAGS  # current_leader at default: not written
+        + NO_TAGS
+        + i32(0)
+        + NO_TAGS,
+    ),
     # Fetch v18: tagged replica_state (tag 1) and the per-partition tagged high_watermark (tag 1).
-    (data.FETCH, 18, "request",
-     {"replica_state": {"replica_id": 3, "replica_epoch": 7}, "max_wait_ms": 500, "min_bytes": 1, "max_bytes": 1000,
-      "isolation_level": 1, "session_id": 0, "session_epoch": -1,
-      "topics": [{"topic_id": TOPIC_ID, "partitions": [{
-          "partition": 4, "current_leader_epoch": 2, "fetch_offset": 100, "last_fetched_epoch": 1, "log_start_offset": 0,
-          "partition_max_bytes": 1024, "high_watermark": 150}]}],
-      "forgotten_topics_data": [{"topic_id": TOPIC_ID, "partitions": [1]}], "rack_id": ""},
-     i32(500) + i32(1) + i32(1000) + i8(1)        # max_wait_ms, min_bytes, max_bytes, isolation_level (no replica_id v15+)
-     + i32(0) + i32(-1)                           # session_id, session_epoch
-     + carr(1) + TOPIC_ID                         # topics[1] by id
-     + carr(1) + i32(4) + i32(2) + i64(100) + i32(1) + i64(0) + i32(1024)
-     + tagged((1, i64(150)))                      # tag 1 high_watermark (tag 0 replica_directory_id is nil: omitted)
-     + NO_TAGS                                    # topic tagged section
-     + carr(1) + TOPIC_ID + carr(1) + i32(1) + NO_TAGS  # forgotten_topics_data
-     + cstr("")                                   # rack_id
-     + tagged((1, i32(3) + i64(7) + NO_TAGS))),   # tag 1 replica_state; cluster_id (tag 0) null: omitted
-    (data.FETCH, 16, "response",
-     {"throttle_time_ms": 0, "error_code": 0, "session_id": 5,
-      "responses": [{"topic_id": TOPIC_ID, "partitions": [{
-          "partition_index": 0, "error_code": 74, "high_watermark": 10, "last_stable_offset": 10, "log_start_offset": 0,
-          "diverging_epoch": {"epoch": 3, "end_offset": 8}, "snapshot_id": {"end_offset": 1, "epoch": 2},
-          "aborted_transactions": None, "preferred_read_replica": -1, "records": None}]}],
-      "node_endpoints": [{"node_id": 1, "host": "h", "port": 1, "rack": "r"}]},
-     i32(0) + i16(0) + i32(5)
-     + carr(1) + TOPIC_ID
-     + carr(1) + i32(0) + i16(74) + i64(10) + i64(10) + i64(0)
-     + carr(None) + i32(-1) + b"\x00"             # aborted_transactions null, preferred_read_replica, records null
-     + tagged((0, i32(3) + i64(8) + NO_TAGS),     # tag 0 diverging_epoch {epoch, end_offset}
-              (2, i64(1) + i32(2) + NO_TAGS))     # tag 2 snapshot_id {end_offset, epoch}; current_leader default
-     + NO_TAGS
-     + tagged((0, carr(1) + i32(1) + cstr("h") + i32(1) + cstr("r") + NO_TAGS))),
+    (
+        data.FETCH,
+        18,
+        "request",
+        {
+            "replica_state": {"replica_id": 3, "replica_epoch": 7},
+            "max_wait_ms": 500,
+            "min_bytes": 1,
+            "max_bytes": 1000,
+            "isolation_level": 1,
+            "session_id": 0,
+            "session_epoch": -1,
+            "topics": [
+                {
+                    "topic_id": TOPIC_ID,
+                    "partitions": [
+                        {
+                            "partition": 4,
+                            "current_leader_epoch": 2,
+                            "fetch_offset": 100,
+                            "last_fetched_epoch": 1,
+                            "log_start_offset": 0,
+                            "partition_max_bytes": 1024,
+                            "high_watermark": 150,
+                        }
+                    ],
+                }
+            ],
+            "forgotten_topics_data": [{"topic_id": TOPIC_ID, "partitions": [1]}],
+            "rack_id": "",
+        },
+        i32(500)
+        + i32(1)
+        + i32(1000)
+        + i8(1)  # max_wait_ms, min_bytes, max_bytes, isolation_level (no replica_id v15+)
+        + i32(0)
+        + i32(-1)  # session_id, session_epoch
+        + carr(1)
+        + TOPIC_ID  # topics[1] by id
+        + carr(1)
+        + i32(4)
+        + i32(2)
+        + i64(100)
+        + i32(1)
+        + i64(0)
+        + i32(1024)
+        + tagged((1, i64(150)))  # tag 1 high_watermark (tag 0 replica_directory_id is nil: omitted)
+        + NO_TAGS  # topic tagged section
+        + carr(1)
+        + TOPIC_ID
+        + carr(1)
+        + i32(1)
+        + NO_TAGS  # forgotten_topics_data
+        + cstr("")  # rack_id
+        + tagged((1, i32(3) + i64(7) + NO_TAGS)),
+    ),  # tag 1 replica_state; cluster_id (tag 0) null: omitted
+    (
+        data.FETCH,
+        16,
+        "response",
+        {
+            "throttle_time_ms": 0,
+            "error_code": 0,
+            "session_id": 5,
+            "responses": [
+                {
+                    "topic_id": TOPIC_ID,
+                    "partitions": [
+                        {
+                            "partition_index": 0,
+                            "error_code": 74,
+                            "high_watermark": 10,
+                            "last_stable_offset": 10,
+                            "log_start_offset": 0,
+                            "diverging_epoch": {"epoch": 3, "end_offset": 8},
+                            "snapshot_id": {"end_offset": 1, "epoch": 2},
+                            "aborted_transactions": None,
+                            "preferred_read_replica": -1,
+                            "records": None,
+                        }
+                    ],
+                }
+            ],
+            "node_endpoints": [{"node_id": 1, "host": "h", "port": 1, "rack": "r"}],
+        },
+        i32(0)
+        + i16(0)
+        + i32(5)
+        + carr(1)
+        + TOPIC_ID
+        + carr(1)
+        + i32(0)
+        + i16(74)
+        + i64(10)
+        + i64(10)
+        + i64(0)
+        + carr(None)
+        + i32(-1)
+        + b"\x00"  # aborted_transactions null, preferred_read_replica, records null
+        + tagged(
+            (0, i32(3) + i64(8) + NO_TAGS),  # tag 0 diverging_epoch {epoch, end_offset}
+            (2, i64(1) + i32(2) + NO_TAGS),
+        )  # tag 2 snapshot_id {end_offset, epoch}; current_leader default
+        + NO_TAGS
+        + tagged((0, carr(1) + i32(1) + cstr("h") + i32(1) + cstr("r") + NO_TAGS)),
+    ),
     # Metadata v13: top-level error_code closes the body (KIP-1102).
-    (core.METADATA, 13, "response",
-     {"throttle_time_ms": 0, "brokers": [], "cluster_id": "c", "controller_id": 1,
-      "topics": [{"error_code": 0, "name": None, "topic_id": TOPIC_ID, "is_internal": False, "partitions": [],
-                  "topic_authorized_operations": -2147483648}],
-      "error_code": 129},
-     i32(0) + carr(0) + cstr("c") + i32(1)
-     + carr(1) + i16(0) + cstr(None) + TOPIC_ID + b"\x00" + carr(0) + i32(-2147483648) + NO_TAGS
-     + i16(129) + NO_TAGS),
-    (core.METADATA, 12, "request",
-     {"topics": [{"topic_id": TOPIC_ID, "name": None}], "allow_auto_topic_creation": False, "include_topic_authorized_operations": True},
-     carr(1) + TOPIC_ID + cstr(None) + NO_TAGS + b"\x00" + b"\x01" + NO_TAGS),
+    (
+        core.METADATA,
+        13,
+        "response",
+        {
+            "throttle_time_ms": 0,
+            "brokers": [],
+            "cluster_id": "c",
+            "controller_id": 1,
+            "topics": [
+                {
+                    "error_code": 0,
+                    "name": None,
+                    "topic_id": TOPIC_ID,
+                    "is_internal": False,
+                    "partitions": [],
+                    "topic_authorized_operations": -2147483648,
+                }
+            ],
+            "error_code": 129,
+        },
+        i32(0)
+        + carr(0)
+        + cstr("c")
+        + i32(1)
+        + carr(1)
+        + i16(0)
+        + cstr(None)
+        + TOPIC_ID
+        + b"\x00"
+        + carr(0)
+        + i32(-2147483648)
+        + NO_TAGS
+        + i16(129)
+        + NO_TAGS,
+    ),
+    (
+        core.METADATA,
+        12,
+        "request",
+        {
+            "topics": [{"topic_id": TOPIC_ID, "name": None}],
+            "allow_auto_topic_creation": False,
+            "include_topic_authorized_operations": True,
+        },
+        carr(1) + TOPIC_ID + cstr(None) + NO_TAGS + b"\x00" + b"\x01" + NO_TAGS,
+    ),
     # DescribeCluster v2: include_fenced_brokers / is_fenced.
-    (core.DESCRIBE_CLUSTER, 2, "request",
-     {"include_cluster_authorized_operations": False, "endpoint_type": 1, "include_fenced_brokers": True},
-     b"\x00" + i8(1) + b"\x01" + NO_TAGS),
-    (core.DESCRIBE_CLUSTER, 2, "response",
-     {"throttle_time_ms": 0, "error_code": 0, "error_message": None, "endpoint_type": 1, "cluster_id": "c", "controller_id": 0,
-      "brokers": [{"broker_id": 0, "host": "h", "port": 9092, "rack": None, "is_fenced": True}],
-      "cluster_authorized_operations": -2147483648},
-     i32(0) + i16(0) + cstr(None) + i8(1) + cstr("c") + i32(0)
-     + carr(1) + i32(0) + cstr("h") + i32(9092) + cstr(None) + b"\x01" + NO_TAGS
-     + i32(-2147483648) + NO_TAGS),
+    (
+        core.DESCRIBE_CLUSTER,
+        2,
+        "request",
+        {"include_cluster_authorized_operations": False, "endpoint_type": 1, "include_fenced_brokers": True},
+        b"\x00" + i8(1) + b"\x01" + NO_TAGS,
+    ),
+    (
+        core.DESCRIBE_CLUSTER,
+        2,
+        "response",
+        {
+            "throttle_time_ms": 0,
+            "error_code": 0,
+            "error_message": None,
+            "endpoint_type": 1,
+            "cluster_id": "c",
+            "controller_id": 0,
+            "brokers": [{"broker_id": 0, "host": "h", "port": 9092, "rack": None, "is_fenced": True}],
+            "cluster_authorized_operations": -2147483648,
+        },
+        i32(0)
+        + i16(0)
+        + cstr(None)
+        + i8(1)
+        + cstr("c")
+        + i32(0)
+        + carr(1)
+        + i32(0)
+        + cstr("h")
+        + i32(9092)
+        + cstr(None)
+        + b"\x01"
+        + NO_TAGS
+        + i32(-2147483648)
+        + NO_TAGS,
+    ),
     # ApiVersions v4 response with the tagged feature fields.
-    (core.API_VERSIONS, 4, "response",
-     {"error_code": 0, "api_keys": [{"api_key": 0, "min_version": 0, "max_version": 13}], "throttle_time_ms": 0,
-      "supported_features": [{"name": "transaction.version", "min_version": 0, "max_version": 2}],
-      "finalized_features_epoch": 5,
-      "finalized_features": [{"name": "transaction.version", "max_version_level": 2, "min_version_level": 2}]},
-     i16(0) + carr(1) + i16(0) + i16(0) + i16(13) + NO_TAGS + i32(0)
-     + tagged((0, carr(1) + cstr("transaction.version") + i16(0) + i16(2) + NO_TAGS),
-              (1, i64(5)),
-              (2, carr(1) + cstr("transaction.version") + i16(2) + i16(2) + NO_TAGS))),
+    (
+        core.API_VERSIONS,
+        4,
+        "response",
+        {
+            "error_code": 0,
+            "api_keys": [{"api_key": 0, "min_version": 0, "max_version": 13}],
+            "throttle_time_ms": 0,
+            "supported_features": [{"name": "transaction.version", "min_version": 0, "max_version": 2}],
+            "finalized_features_epoch": 5,
+            "finalized_features": [
+                {"name": "transaction.version", "max_version_level": 2, "min_version_level": 2}
+            ],
+        },
+        i16(0)
+        + carr(1)
+        + i16(0)
+        + i16(0)
+        + i16(13)
+        + NO_TAGS
+        + i32(0)
+        + tagged(
+            (0, carr(1) + cstr("transaction.version") + i16(0) + i16(2) + NO_TAGS),
+            (1, i64(5)),
+            (2, carr(1) + cstr("transaction.version") + i16(2) + i16(2) + NO_TAGS),
+        ),
+    ),
     # ListOffsets v11 (same layout as v10: timeout_ms ends the request).
-    (data.LIST_OFFSETS, 11, "request",
-     {"replica_id": -1, "isolation_level": 0, "topics": [{"name": "t", "partitions": [{"partition_index": 0, "current_leader_epoch": -1, "timestamp": -6}]}],
-      "timeout_ms": 30000},
-     i32(-1) + i8(0) + carr(1) + cstr("t") + carr(1) + i32(0) + i32(-1) + i64(-6) + NO_TAGS + NO_TAGS + i32(30000) + NO_TAGS),
+    (
+        data.LIST_OFFSETS,
+        11,
+        "request",
+        {
+            "replica_id": -1,
+            "isolation_level": 0,
+            "topics": [
+                {
+                    "name": "t",
+                    "partitions": [{"partition_index": 0, "current_leader_epoch": -1, "timestamp": -6}],
+                }
+            ],
+            "timeout_ms": 30000,
+        },
+        i32(-1)
+        + i8(0)
+        + carr(1)
+        + cstr("t")
+        + carr(1)
+        + i32(0)
+        + i32(-1)
+        + i64(-6)
+        + NO_TAGS
+        + NO_TAGS
+        + i32(30000)
+        + NO_TAGS,
+    ),
     # InitProducerId v6 (KIP-939).
-    (txn.INIT_PRODUCER_ID, 6, "request",
-     {"transactional_id": "tx", "transaction_timeout_ms": 60000, "producer_id": -1, "producer_epoch": -1,
-      "enable2_pc": True, "keep_prepared_txn": False},
-     cstr("tx") + i32(60000) + i64(-1) + i16(-1) + b"\x01" + b"\x00" + NO_TAGS),
-    (txn.INIT_PRODUCER_ID, 6, "response",
-     {"throttle_time_ms": 0, "error_code": 0, "producer_id": 4000, "producer_epoch": 1,
-      "ongoing_txn_producer_id": -1, "ongoing_txn_producer_epoch": -1},
-     i32(0) + i16(0) + i64(4000) + i16(1) + i64(-1) + i16(-1) + NO_TAGS),
+    (
+        txn.INIT_PRODUCER_ID,
+        6,
+        "request",
+        {
+            "transactional_id": "tx",
+            "transaction_timeout_ms": 60000,
+            "producer_id": -1,
+            "producer_epoch": -1,
+            "enable2_pc": True,
+            "keep_prepared_txn": False,
+        },
+        cstr("tx") + i32(60000) + i64(-1) + i16(-1) + b"\x01" + b"\x00" + NO_TAGS,
+    ),
+    (
+        txn.INIT_PRODUCER_ID,
+        6,
+        "response",
+        {
+            "throttle_time_ms": 0,
+            "error_code": 0,
+            "producer_id": 4000,
+            "producer_epoch": 1,
+            "ongoing_txn_producer_id": -1,
+            "ongoing_txn_producer_epoch": -1,
+        },
+        i32(0) + i16(0) + i64(4000) + i16(1) + i64(-1) + i16(-1) + NO_TAGS,
+    ),
     # AddPartitionsToTxn v5: batched transactions.
-    (txn.ADD_PARTITIONS_TO_TXN, 5, "request",
-     {"transactions": [{"transactional_id": "tx", "producer_id": 9, "producer_epoch": 0, "verify_only": True,
-                        "topics": [{"name": "t", "partitions": [0, 2]}]}]},
-     carr(1) + cstr("tx") + i64(9) + i16(0) + b"\x01" + carr(1) + cstr("t") + carr(2) + i32(0) + i32(2) + NO_TAGS + NO_TAGS + NO_TAGS),
-    (txn.ADD_PARTITIONS_TO_TXN, 4, "response",
-     {"throttle_time_ms": 0, "error_code": 0,
-      "results_by_transaction": [{"transactional_id": "tx", "topic_results": [
-          {"name": "t", "results_by_partition": [{"partition_index": 2, "partition_error_code": 48}]}]}]},
-     i32(0) + i16(0) + carr(1) + cstr("tx") + carr(1) + cstr("t") + carr(1) + i32(2) + i16(48) + NO_TAGS + NO_TAGS + NO_TAGS + NO_TAGS),
+    (
+        txn.ADD_PARTITIONS_TO_TXN,
+        5,
+        "request",
+        {
+            "transactions": [
+                {
+                    "transactional_id": "tx",
+                    "producer_id": 9,
+                    "producer_epoch": 0,
+                    "verify_only": True,
+                    "topics": [{"name": "t", "partitions": [0, 2]}],
+                }
+            ]
+        },
+        carr(1)
+        + cstr("tx")
+        + i64(9)
+        + i16(0)
+        + b"\x01"
+        + carr(1)
+        + cstr("t")
+        + carr(2)
+        + i32(0)
+        + i32(2)
+        + NO_TAGS
+        + NO_TAGS
+        + NO_TAGS,
+    ),
+    (
+        txn.ADD_PARTITIONS_TO_TXN,
+        4,
+        "response",
+        {
+            "throttle_time_ms": 0,
+            "error_code": 0,
+            "results_by_transaction": [
+                {
+                    "transactional_id": "tx",
+                    "topic_results": [
+                        {
+                            "name": "t",
+                            "results_by_partition": [{"partition_index": 2, "partition_error_code": 48}],
+                        }
+                    ],
+                }
+            ],
+        },
+        i32(0)
+        + i16(0)
+        + carr(1)
+        + cstr("tx")
+        + carr(1)
+        + cstr("t")
+        + carr(1)
+        + i32(2)
+        + i16(48)
+        + NO_TAGS
+        + NO_TAGS
+        + NO_TAGS
+        + NO_TAGS,
+    ),
     # EndTxn v5 response carries the bumped producer id/epoch.
-    (txn.END_TXN, 5, "response",
-     {"throttle_time_ms": 0, "error_code": 0, "producer_id": 9, "producer_epoch": 3},
-     i32(0) + i16(0) + i64(9) + i16(3) + NO_TAGS),
+    (
+        txn.END_TXN,
+        5,
+        "response",
+        {"throttle_time_ms": 0, "error_code": 0, "producer_id": 9, "producer_epoch": 3},
+        i32(0) + i16(0) + i64(9) + i16(3) + NO_TAGS,
+    ),
     # TxnOffsetCommit v5 (same layout as v3/v4).
-    (txn.TXN_OFFSET_COMMIT, 5, "request",
-     {"transactional_id": "tx", "group_id": "g", "producer_id": 9, "producer_epoch": 3, "generation_id": 4, "member_id": "m",
-      "group_instance_id": None,
-      "topics": [{"name": "t", "partitions": [{"partition_index": 0, "committed_offset": 5, "committed_leader_epoch": -1, "committed_metadata": ""}]}]},
-     cstr("tx") + cstr("g") + i64(9) + i16(3) + i32(4) + cstr("m") + cstr(None)
-     + carr(1) + cstr("t") + carr(1) + i32(0) + i64(5) + i32(-1) + cstr("") + NO_TAGS + NO_TAGS + NO_TAGS),
+    (
+        txn.TXN_OFFSET_COMMIT,
+        5,
+        "request",
+        {
+            "transactional_id": "tx",
+            "group_id": "g",
+            "producer_id": 9,
+            "producer_epoch": 3,
+            "generation_id": 4,
+            "member_id": "m",
+            "group_instance_id": None,
+            "topics": [
+                {
+                    "name": "t",
+                    "partitions": [
+                        {
+                            "partition_index": 0,
+                            "committed_offset": 5,
+                            "committed_leader_epoch": -1,
+                            "committed_metadata": "",
+                        }
+                    ],
+                }
+            ],
+        },
+        cstr("tx")
+        + cstr("g")
+        + i64(9)
+        + i16(3)
+        + i32(4)
+        + cstr("m")
+        + cstr(None)
+        + carr(1)
+        + cstr("t")
+        + carr(1)
+        + i32(0)
+        + i64(5)
+        + i32(-1)
+        + cstr("")
+        + NO_TAGS
+        + NO_TAGS
+        + NO_TAGS,
+    ),
     # SaslAuthenticate v2 (flexible).
-    (core.SASL_AUTHENTICATE, 2, "response",
-     {"error_code": 58, "error_message": "bad", "auth_bytes": b"", "session_lifetime_ms": 0},
-     i16(58) + cstr("bad") + uv(1) + i64(0) + NO_TAGS),
+    (
+        core.SASL_AUTHENTICATE,
+        2,
+        "response",
+        {"error_code": 58, "error_message": "bad", "auth_bytes": b"", "session_lifetime_ms": 0},
+        i16(58) + cstr("bad") + uv(1) + i64(0) + NO_TAGS,
+    ),
 ]
 
 
@@ -921,7 +1957,9 @@ def test_decoded_defaults_are_fresh_objects() -> None:
     first = core.API_VERSIONS.decode_response(3, wire)
     first["supported_features"].append({"name": "x"})
     assert core.API_VERSIONS.decode_response(3, wire)["supported_features"] == []
-    wire = data.FETCH.encode_response(12, {"responses": [{"topic": "t", "partitions": [{"partition_index": 0}]}]})
+    wire = data.FETCH.encode_response(
+        12, {"responses": [{"topic": "t", "partitions": [{"partition_index": 0}]}]}
+    )
     first = data.FETCH.decode_response(12, wire)
     first["responses"][0]["partitions"][0]["current_leader"]["leader_id"] = 5
     again = data.FETCH.decode_response(12, wire)
@@ -932,7 +1970,10 @@ def test_empty_bodies() -> None:
     """ApiVersions v0-2 requests have no fields at all; v3+ carry only the client software."""
     for v in (0, 1, 2):
         assert core.API_VERSIONS.encode_request(v, {}) == b""
-        assert core.API_VERSIONS.decode_request(v, b"") == {"client_software_name": "", "client_software_version": ""}
+        assert core.API_VERSIONS.decode_request(v, b"") == {
+            "client_software_name": "",
+            "client_software_version": "",
+        }
     assert core.API_VERSIONS.encode_request(3, {}) == cstr("") + cstr("") + NO_TAGS
 
 
@@ -948,12 +1989,21 @@ def test_api_table() -> None:
     from kafkakit.protocol.apis import API_BY_KEY
 
     expected = {
-        18: ("ApiVersions", 0, 4, 3), 3: ("Metadata", 0, 13, 9), 60: ("DescribeCluster", 0, 2, 0),
-        17: ("SaslHandshake", 0, 1, None), 36: ("SaslAuthenticate", 0, 2, 2),
-        0: ("Produce", 0, 13, 9), 1: ("Fetch", 4, 18, 12), 2: ("ListOffsets", 1, 11, 6),
-        21: ("DeleteRecords", 0, 2, 2), 23: ("OffsetForLeaderEpoch", 2, 4, 4),
-        22: ("InitProducerId", 0, 6, 2), 24: ("AddPartitionsToTxn", 0, 5, 3), 25: ("AddOffsetsToTxn", 0, 4, 3),
-        26: ("EndTxn", 0, 5, 3), 28: ("TxnOffsetCommit", 0, 5, 3),
+        18: ("ApiVersions", 0, 4, 3),
+        3: ("Metadata", 0, 13, 9),
+        60: ("DescribeCluster", 0, 2, 0),
+        17: ("SaslHandshake", 0, 1, None),
+        36: ("SaslAuthenticate", 0, 2, 2),
+        0: ("Produce", 0, 13, 9),
+        1: ("Fetch", 4, 18, 12),
+        2: ("ListOffsets", 1, 11, 6),
+        21: ("DeleteRecords", 0, 2, 2),
+        23: ("OffsetForLeaderEpoch", 2, 4, 4),
+        22: ("InitProducerId", 0, 6, 2),
+        24: ("AddPartitionsToTxn", 0, 5, 3),
+        25: ("AddOffsetsToTxn", 0, 4, 3),
+        26: ("EndTxn", 0, 5, 3),
+        28: ("TxnOffsetCommit", 0, 5, 3),
     }
     got = {a.key: (a.name, a.min_version, a.max_version, a.flexible_from) for a in APIS}
     assert got == expected

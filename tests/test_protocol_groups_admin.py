@@ -59,7 +59,9 @@ def _fields(api: Api, kind: str) -> list[Field]:
     return api.request_fields if kind == "request" else api.response_fields
 
 
-def _codec(api: Api, kind: str) -> tuple[Callable[[int, dict[str, Any]], bytes], Callable[..., dict[str, Any]]]:
+def _codec(
+    api: Api, kind: str
+) -> tuple[Callable[[int, dict[str, Any]], bytes], Callable[..., dict[str, Any]]]:
     if kind == "request":
         return api.encode_request, api.decode_request
     return api.encode_response, api.decode_response
@@ -186,31 +188,77 @@ def h(text: str) -> bytes:
 
 GOLDEN: list[Golden] = [
     # ---- FindCoordinator
-    Golden("kp-old", G.FIND_COORDINATOR, 0, "request", {"key": "grp"},
-           lambda: old_find.FindCoordinatorRequest[0]("grp").encode()),
-    Golden("kp-old", G.FIND_COORDINATOR, 2, "request", {"key": "txn-1", "key_type": 1},
-           lambda: old_find.FindCoordinatorRequest[2]("txn-1", 1).encode()),
-    Golden("aiokafka", G.FIND_COORDINATOR, 1, "request", {"key": "grp", "key_type": 0},
-           lambda: ak_coord.FindCoordinatorRequest_v1("grp", 0).encode()),
-    Golden("kp-old", G.FIND_COORDINATOR, 0, "response",
-           {"error_code": 0, "node_id": 3, "host": "broker-3", "port": 9092},
-           lambda: old_find.FindCoordinatorResponse[0](0, 3, "broker-3", 9092).encode()),
-    Golden("aiokafka", G.FIND_COORDINATOR, 1, "response",
-           {"throttle_time_ms": 7, "error_code": 15, "error_message": None, "node_id": -1, "host": "",
-            "port": -1},
-           lambda: ak_coord.FindCoordinatorResponse_v1(7, 15, None, -1, "", -1).encode()),
-    Golden("hand", G.FIND_COORDINATOR, 4, "request",
-           {"key_type": 0, "coordinator_keys": ["g1", "g2"]},
-           lambda: h("""
+    Golden(
+        "kp-old",
+        G.FIND_COORDINATOR,
+        0,
+        "request",
+        {"key": "grp"},
+        lambda: old_find.FindCoordinatorRequest[0]("grp").encode(),
+    ),
+    Golden(
+        "kp-old",
+        G.FIND_COORDINATOR,
+        2,
+        "request",
+        {"key": "txn-1", "key_type": 1},
+        lambda: old_find.FindCoordinatorRequest[2]("txn-1", 1).encode(),
+    ),
+    Golden(
+        "aiokafka",
+        G.FIND_COORDINATOR,
+        1,
+        "request",
+        {"key": "grp", "key_type": 0},
+        lambda: ak_coord.FindCoordinatorRequest_v1("grp", 0).encode(),
+    ),
+    Golden(
+        "kp-old",
+        G.FIND_COORDINATOR,
+        0,
+        "response",
+        {"error_code": 0, "node_id": 3, "host": "broker-3", "port": 9092},
+        lambda: old_find.FindCoordinatorResponse[0](0, 3, "broker-3", 9092).encode(),
+    ),
+    Golden(
+        "aiokafka",
+        G.FIND_COORDINATOR,
+        1,
+        "response",
+        {
+            "throttle_time_ms": 7,
+            "error_code": 15,
+            "error_message": None,
+            "node_id": -1,
+            "host": "",
+            "port": -1,
+        },
+        lambda: ak_coord.FindCoordinatorResponse_v1(7, 15, None, -1, "", -1).encode(),
+    ),
+    Golden(
+        "hand",
+        G.FIND_COORDINATOR,
+        4,
+        "request",
+        {"key_type": 0, "coordinator_keys": ["g1", "g2"]},
+        lambda: h("""
                00                # key_type 0 (group); v4 has no single key
                03 03 6731 03 6732  # coordinator_keys: compact array of 2, "g1", "g2"
                00                # tagged fields
-           """)),
-    Golden("hand", G.FIND_COORDINATOR, 4, "response",
-           {"throttle_time_ms": 0, "coordinators": [
-               {"key": "g1", "node_id": 1, "host": "h", "port": 9092, "error_code": 0,
-                "error_message": None}]},
-           lambda: h("""
+           """),
+    ),
+    Golden(
+        "hand",
+        G.FIND_COORDINATOR,
+        4,
+        "response",
+        {
+            "throttle_time_ms": 0,
+            "coordinators": [
+                {"key": "g1", "node_id": 1, "host": "h", "port": 9092, "error_code": 0, "error_message": None}
+            ],
+        },
+        lambda: h("""
                00000000          # throttle_time_ms
                02                # coordinators: compact array of 1
                  03 6731         #   key "g1"
@@ -221,49 +269,144 @@ GOLDEN: list[Golden] = [
                  00              #   error_message null
                  00              #   tagged fields (coordinator)
                00                # tagged fields
-           """)),
+           """),
+    ),
     # ---- JoinGroup
-    Golden("kp-old", G.JOIN_GROUP, 0, "request",
-           {"group_id": "g", "session_timeout_ms": 10000, "member_id": "", "protocol_type": "consumer",
-            "protocols": [{"name": "range", "metadata": b"\x00\x01"}]},
-           lambda: old_group.JoinGroupRequest[0]("g", 10000, "", "consumer", [("range", b"\x00\x01")]).encode()),
-    Golden("aiokafka", G.JOIN_GROUP, 1, "request",
-           {"group_id": "g", "session_timeout_ms": 10000, "rebalance_timeout_ms": 300000, "member_id": "m-1",
+    Golden(
+        "kp-old",
+        G.JOIN_GROUP,
+        0,
+        "request",
+        {
+            "group_id": "g",
+            "session_timeout_ms": 10000,
+            "member_id": "",
             "protocol_type": "consumer",
-            "protocols": [{"name": "range", "metadata": b"r"}, {"name": "roundrobin", "metadata": b""}]},
-           lambda: ak_group.JoinGroupRequest_v1(
-               "g", 10000, 300000, "m-1", "consumer", [("range", b"r"), ("roundrobin", b"")]).encode()),
-    Golden("aiokafka", G.JOIN_GROUP, 5, "request",
-           {"group_id": "g", "session_timeout_ms": 45000, "rebalance_timeout_ms": 300000, "member_id": "",
-            "group_instance_id": "static-1", "protocol_type": "consumer",
-            "protocols": [{"name": "sticky", "metadata": b"\x00\x03meta"}]},
-           lambda: ak_group.JoinGroupRequest_v5(
-               "g", 45000, 300000, "", "static-1", "consumer", [("sticky", b"\x00\x03meta")]).encode()),
-    Golden("kp-old", G.JOIN_GROUP, 4, "request",
-           {"group_id": "g", "session_timeout_ms": 1, "rebalance_timeout_ms": 2, "member_id": "m",
-            "protocol_type": "consumer", "protocols": []},
-           lambda: old_group.JoinGroupRequest[4]("g", 1, 2, "m", "consumer", []).encode()),
-    Golden("kp-old", G.JOIN_GROUP, 0, "response",
-           {"error_code": 0, "generation_id": 1, "protocol_name": "range", "leader": "m-1", "member_id": "m-1",
-            "members": [{"member_id": "m-1", "metadata": b"abc"}, {"member_id": "m-2", "metadata": b""}]},
-           lambda: old_group.JoinGroupResponse[0](
-               0, 1, "range", "m-1", "m-1", [("m-1", b"abc"), ("m-2", b"")]).encode()),
-    Golden("aiokafka", G.JOIN_GROUP, 2, "response",
-           {"throttle_time_ms": 0, "error_code": 27, "generation_id": -1, "protocol_name": "", "leader": "",
-            "member_id": "", "members": []},
-           lambda: ak_group.JoinGroupResponse_v2(0, 27, -1, "", "", "", []).encode()),
-    Golden("kp-old", G.JOIN_GROUP, 5, "response",
-           {"throttle_time_ms": 3, "error_code": 0, "generation_id": 9, "protocol_name": "range",
-            "leader": "m-1", "member_id": "m-2",
-            "members": [{"member_id": "m-1", "group_instance_id": None, "metadata": b"x"},
-                        {"member_id": "m-2", "group_instance_id": "i-2", "metadata": b"y"}]},
-           lambda: old_group.JoinGroupResponse[5](
-               3, 0, 9, "range", "m-1", "m-2", [("m-1", None, b"x"), ("m-2", "i-2", b"y")]).encode()),
-    Golden("hand", G.JOIN_GROUP, 9, "response",
-           {"throttle_time_ms": 0, "error_code": 0, "generation_id": 2, "protocol_type": "consumer",
-            "protocol_name": None, "leader": "a", "skip_assignment": True, "member_id": "a",
-            "members": [{"member_id": "a", "group_instance_id": None, "metadata": b"\x01"}]},
-           lambda: h("""
+            "protocols": [{"name": "range", "metadata": b"\x00\x01"}],
+        },
+        lambda: old_group.JoinGroupRequest[0]("g", 10000, "", "consumer", [("range", b"\x00\x01")]).encode(),
+    ),
+    Golden(
+        "aiokafka",
+        G.JOIN_GROUP,
+        1,
+        "request",
+        {
+            "group_id": "g",
+            "session_timeout_ms": 10000,
+            "rebalance_timeout_ms": 300000,
+            "member_id": "m-1",
+            "protocol_type": "consumer",
+            "protocols": [{"name": "range", "metadata": b"r"}, {"name": "roundrobin", "metadata": b""}],
+        },
+        lambda: ak_group.JoinGroupRequest_v1(
+            "g", 10000, 300000, "m-1", "consumer", [("range", b"r"), ("roundrobin", b"")]
+        ).encode(),
+    ),
+    Golden(
+        "aiokafka",
+        G.JOIN_GROUP,
+        5,
+        "request",
+        {
+            "group_id": "g",
+            "session_timeout_ms": 45000,
+            "rebalance_timeout_ms": 300000,
+            "member_id": "",
+            "group_instance_id": "static-1",
+            "protocol_type": "consumer",
+            "protocols": [{"name": "sticky", "metadata": b"\x00\x03meta"}],
+        },
+        lambda: ak_group.JoinGroupRequest_v5(
+            "g", 45000, 300000, "", "static-1", "consumer", [("sticky", b"\x00\x03meta")]
+        ).encode(),
+    ),
+    Golden(
+        "kp-old",
+        G.JOIN_GROUP,
+        4,
+        "request",
+        {
+            "group_id": "g",
+            "session_timeout_ms": 1,
+            "rebalance_timeout_ms": 2,
+            "member_id": "m",
+            "protocol_type": "consumer",
+            "protocols": [],
+        },
+        lambda: old_group.JoinGroupRequest[4]("g", 1, 2, "m", "consumer", []).encode(),
+    ),
+    Golden(
+        "kp-old",
+        G.JOIN_GROUP,
+        0,
+        "response",
+        {
+            "error_code": 0,
+            "generation_id": 1,
+            "protocol_name": "range",
+            "leader": "m-1",
+            "member_id": "m-1",
+            "members": [{"member_id": "m-1", "metadata": b"abc"}, {"member_id": "m-2", "metadata": b""}],
+        },
+        lambda: old_group.JoinGroupResponse[0](
+            0, 1, "range", "m-1", "m-1", [("m-1", b"abc"), ("m-2", b"")]
+        ).encode(),
+    ),
+    Golden(
+        "aiokafka",
+        G.JOIN_GROUP,
+        2,
+        "response",
+        {
+            "throttle_time_ms": 0,
+            "error_code": 27,
+            "generation_id": -1,
+            "protocol_name": "",
+            "leader": "",
+            "member_id": "",
+            "members": [],
+        },
+        lambda: ak_group.JoinGroupResponse_v2(0, 27, -1, "", "", "", []).encode(),
+    ),
+    Golden(
+        "kp-old",
+        G.JOIN_GROUP,
+        5,
+        "response",
+        {
+            "throttle_time_ms": 3,
+            "error_code": 0,
+            "generation_id": 9,
+            "protocol_name": "range",
+            "leader": "m-1",
+            "member_id": "m-2",
+            "members": [
+                {"member_id": "m-1", "group_instance_id": None, "metadata": b"x"},
+                {"member_id": "m-2", "group_instance_id": "i-2", "metadata": b"y"},
+            ],
+        },
+        lambda: old_group.JoinGroupResponse[5](
+            3, 0, 9, "range", "m-1", "m-2", [("m-1", None, b"x"), ("m-2", "i-2", b"y")]
+        ).encode(),
+    ),
+    Golden(
+        "hand",
+        G.JOIN_GROUP,
+        9,
+        "response",
+        {
+            "throttle_time_ms": 0,
+            "error_code": 0,
+            "generation_id": 2,
+            "protocol_type": "consumer",
+            "protocol_name": None,
+            "leader": "a",
+            "skip_assignment": True,
+            "member_id": "a",
+            "members": [{"member_id": "a", "group_instance_id": None, "metadata": b"\x01"}],
+        },
+        lambda: h("""
                00000000          # throttle_time_ms
                0000              # error_code
                00000002          # generation_id 2
@@ -278,26 +421,67 @@ GOLDEN: list[Golden] = [
                  02 01           #   metadata: compact bytes of 1
                  00              #   tagged fields (member)
                00                # tagged fields
-           """)),
+           """),
+    ),
     # ---- SyncGroup
-    Golden("kp-old", G.SYNC_GROUP, 0, "request",
-           {"group_id": "g", "generation_id": 4, "member_id": "m-1",
-            "assignments": [{"member_id": "m-1", "assignment": b"\x00\x00"}]},
-           lambda: old_group.SyncGroupRequest[0]("g", 4, "m-1", [("m-1", b"\x00\x00")]).encode()),
-    Golden("aiokafka", G.SYNC_GROUP, 3, "request",
-           {"group_id": "g", "generation_id": 4, "member_id": "m-2", "group_instance_id": None,
-            "assignments": []},
-           lambda: ak_group.SyncGroupRequest_v3("g", 4, "m-2", None, []).encode()),
-    Golden("kp-old", G.SYNC_GROUP, 1, "response",
-           {"throttle_time_ms": 0, "error_code": 0, "assignment": b"\x00\x01\x02"},
-           lambda: old_group.SyncGroupResponse[1](0, 0, b"\x00\x01\x02").encode()),
-    Golden("aiokafka", G.SYNC_GROUP, 0, "response", {"error_code": 25, "assignment": b""},
-           lambda: ak_group.SyncGroupResponse_v0(25, b"").encode()),
-    Golden("hand", G.SYNC_GROUP, 5, "request",
-           {"group_id": "g", "generation_id": 1, "member_id": "m", "group_instance_id": None,
-            "protocol_type": "consumer", "protocol_name": "range",
-            "assignments": [{"member_id": "m", "assignment": b""}]},
-           lambda: h("""
+    Golden(
+        "kp-old",
+        G.SYNC_GROUP,
+        0,
+        "request",
+        {
+            "group_id": "g",
+            "generation_id": 4,
+            "member_id": "m-1",
+            "assignments": [{"member_id": "m-1", "assignment": b"\x00\x00"}],
+        },
+        lambda: old_group.SyncGroupRequest[0]("g", 4, "m-1", [("m-1", b"\x00\x00")]).encode(),
+    ),
+    Golden(
+        "aiokafka",
+        G.SYNC_GROUP,
+        3,
+        "request",
+        {
+            "group_id": "g",
+            "generation_id": 4,
+            "member_id": "m-2",
+            "group_instance_id": None,
+            "assignments": [],
+        },
+        lambda: ak_group.SyncGroupRequest_v3("g", 4, "m-2", None, []).encode(),
+    ),
+    Golden(
+        "kp-old",
+        G.SYNC_GROUP,
+        1,
+        "response",
+        {"throttle_time_ms": 0, "error_code": 0, "assignment": b"\x00\x01\x02"},
+        lambda: old_group.SyncGroupResponse[1](0, 0, b"\x00\x01\x02").encode(),
+    ),
+    Golden(
+        "aiokafka",
+        G.SYNC_GROUP,
+        0,
+        "response",
+        {"error_code": 25, "assignment": b""},
+        lambda: ak_group.SyncGroupResponse_v0(25, b"").encode(),
+    ),
+    Golden(
+        "hand",
+        G.SYNC_GROUP,
+        5,
+        "request",
+        {
+            "group_id": "g",
+            "generation_id": 1,
+            "member_id": "m",
+            "group_instance_id": None,
+            "protocol_type": "consumer",
+            "protocol_name": "range",
+            "assignments": [{"member_id": "m", "assignment": b""}],
+        },
+        lambda: h("""
                02 67             # group_id "g"
                00000001          # generation_id
                02 6d             # member_id "m"
@@ -309,38 +493,89 @@ GOLDEN: list[Golden] = [
                  01              #   assignment: empty compact bytes
                  00              #   tagged fields (assignment)
                00                # tagged fields
-           """)),
+           """),
+    ),
     # ---- Heartbeat
-    Golden("kp-old", G.HEARTBEAT, 0, "request", {"group_id": "g", "generation_id": 5, "member_id": "m"},
-           lambda: old_group.HeartbeatRequest[0]("g", 5, "m").encode()),
-    Golden("kp-old", G.HEARTBEAT, 3, "request",
-           {"group_id": "g", "generation_id": 5, "member_id": "m", "group_instance_id": "i"},
-           lambda: old_group.HeartbeatRequest[3]("g", 5, "m", "i").encode()),
-    Golden("aiokafka", G.HEARTBEAT, 1, "response", {"throttle_time_ms": 100, "error_code": 27},
-           lambda: ak_group.HeartbeatResponse_v1(100, 27).encode()),
-    Golden("hand", G.HEARTBEAT, 4, "request",
-           {"group_id": "g", "generation_id": -1, "member_id": "", "group_instance_id": None},
-           lambda: h("""
+    Golden(
+        "kp-old",
+        G.HEARTBEAT,
+        0,
+        "request",
+        {"group_id": "g", "generation_id": 5, "member_id": "m"},
+        lambda: old_group.HeartbeatRequest[0]("g", 5, "m").encode(),
+    ),
+    Golden(
+        "kp-old",
+        G.HEARTBEAT,
+        3,
+        "request",
+        {"group_id": "g", "generation_id": 5, "member_id": "m", "group_instance_id": "i"},
+        lambda: old_group.HeartbeatRequest[3]("g", 5, "m", "i").encode(),
+    ),
+    Golden(
+        "aiokafka",
+        G.HEARTBEAT,
+        1,
+        "response",
+        {"throttle_time_ms": 100, "error_code": 27},
+        lambda: ak_group.HeartbeatResponse_v1(100, 27).encode(),
+    ),
+    Golden(
+        "hand",
+        G.HEARTBEAT,
+        4,
+        "request",
+        {"group_id": "g", "generation_id": -1, "member_id": "", "group_instance_id": None},
+        lambda: h("""
                02 67             # group_id "g" (compact)
                ffffffff          # generation_id -1
                01                # member_id "" (compact: length 0 + 1)
                00                # group_instance_id null
                00                # tagged fields
-           """)),
+           """),
+    ),
     # ---- LeaveGroup
-    Golden("aiokafka", G.LEAVE_GROUP, 1, "request", {"group_id": "g", "member_id": "m-1"},
-           lambda: ak_group.LeaveGroupRequest_v1("g", "m-1").encode()),
-    Golden("kp-old", G.LEAVE_GROUP, 3, "request",
-           {"group_id": "g", "members": [{"member_id": "m-1", "group_instance_id": None},
-                                         {"member_id": "", "group_instance_id": "i-2"}]},
-           lambda: old_group.LeaveGroupRequest[3]("g", [("m-1", None), ("", "i-2")]).encode()),
-    Golden("kp-old", G.LEAVE_GROUP, 3, "response",
-           {"throttle_time_ms": 0, "error_code": 0,
-            "members": [{"member_id": "m-1", "group_instance_id": None, "error_code": 0}]},
-           lambda: old_group.LeaveGroupResponse[3](0, 0, [("m-1", None, 0)]).encode()),
-    Golden("hand", G.LEAVE_GROUP, 5, "request",
-           {"group_id": "g", "members": [{"member_id": "m", "group_instance_id": None, "reason": "bye"}]},
-           lambda: h("""
+    Golden(
+        "aiokafka",
+        G.LEAVE_GROUP,
+        1,
+        "request",
+        {"group_id": "g", "member_id": "m-1"},
+        lambda: ak_group.LeaveGroupRequest_v1("g", "m-1").encode(),
+    ),
+    Golden(
+        "kp-old",
+        G.LEAVE_GROUP,
+        3,
+        "request",
+        {
+            "group_id": "g",
+            "members": [
+                {"member_id": "m-1", "group_instance_id": None},
+                {"member_id": "", "group_instance_id": "i-2"},
+            ],
+        },
+        lambda: old_group.LeaveGroupRequest[3]("g", [("m-1", None), ("", "i-2")]).encode(),
+    ),
+    Golden(
+        "kp-old",
+        G.LEAVE_GROUP,
+        3,
+        "response",
+        {
+            "throttle_time_ms": 0,
+            "error_code": 0,
+            "members": [{"member_id": "m-1", "group_instance_id": None, "error_code": 0}],
+        },
+        lambda: old_group.LeaveGroupResponse[3](0, 0, [("m-1", None, 0)]).encode(),
+    ),
+    Golden(
+        "hand",
+        G.LEAVE_GROUP,
+        5,
+        "request",
+        {"group_id": "g", "members": [{"member_id": "m", "group_instance_id": None, "reason": "bye"}]},
+        lambda: h("""
                02 67             # group_id "g"
                02                # members: compact array of 1
                  02 6d           #   member_id "m"
@@ -348,44 +583,139 @@ GOLDEN: list[Golden] = [
                  04 627965       #   reason "bye" (v5+)
                  00              #   tagged fields (member)
                00                # tagged fields
-           """)),
+           """),
+    ),
     # ---- OffsetCommit
-    Golden("kp-old", G.OFFSET_COMMIT, 2, "request",
-           {"group_id": "g", "generation_id_or_member_epoch": 3, "member_id": "m", "retention_time_ms": -1,
-            "topics": [{"name": "t", "partitions": [
-                {"partition_index": 0, "committed_offset": 42, "committed_metadata": ""},
-                {"partition_index": 1, "committed_offset": 7, "committed_metadata": None}]}]},
-           lambda: old_commit.OffsetCommitRequest[2](
-               "g", 3, "m", -1, [("t", [(0, 42, ""), (1, 7, None)])]).encode()),
-    Golden("aiokafka", G.OFFSET_COMMIT, 3, "request",
-           {"group_id": "g", "generation_id_or_member_epoch": -1, "member_id": "", "retention_time_ms": 86400000,
-            "topics": [{"name": "t", "partitions": [
-                {"partition_index": 2, "committed_offset": 1 << 40, "committed_metadata": "meta"}]}]},
-           lambda: ak_commit.OffsetCommitRequest_v3(
-               "g", -1, "", 86400000, [("t", [(2, 1 << 40, "meta")])]).encode()),
-    Golden("kp-old", G.OFFSET_COMMIT, 6, "request",
-           {"group_id": "g", "generation_id_or_member_epoch": 3, "member_id": "m",
-            "topics": [{"name": "t", "partitions": [
-                {"partition_index": 0, "committed_offset": 42, "committed_leader_epoch": 5,
-                 "committed_metadata": ""}]}]},
-           lambda: old_commit.OffsetCommitRequest[6]("g", 3, "m", [("t", [(0, 42, 5, "")])]).encode()),
-    Golden("kp-old", G.OFFSET_COMMIT, 7, "request",
-           {"group_id": "g", "generation_id_or_member_epoch": 3, "member_id": "m", "group_instance_id": "i",
-            "topics": []},
-           lambda: old_commit.OffsetCommitRequest[7]("g", 3, "m", "i", []).encode()),
-    Golden("kp-old", G.OFFSET_COMMIT, 2, "response",
-           {"topics": [{"name": "t", "partitions": [{"partition_index": 0, "error_code": 22}]}]},
-           lambda: old_commit.OffsetCommitResponse[2]([("t", [(0, 22)])]).encode()),
-    Golden("aiokafka", G.OFFSET_COMMIT, 3, "response",
-           {"throttle_time_ms": 1, "topics": [{"name": "t", "partitions": [{"partition_index": 0,
-                                                                             "error_code": 0}]}]},
-           lambda: ak_commit.OffsetCommitResponse_v3(1, [("t", [(0, 0)])]).encode()),
-    Golden("hand", G.OFFSET_COMMIT, 10, "request",
-           {"group_id": "g", "generation_id_or_member_epoch": 5, "member_id": "m", "group_instance_id": None,
-            "topics": [{"topic_id": TOPIC_ID, "partitions": [
-                {"partition_index": 0, "committed_offset": 42, "committed_leader_epoch": -1,
-                 "committed_metadata": ""}]}]},
-           lambda: h("""
+    Golden(
+        "kp-old",
+        G.OFFSET_COMMIT,
+        2,
+        "request",
+        {
+            "group_id": "g",
+            "generation_id_or_member_epoch": 3,
+            "member_id": "m",
+            "retention_time_ms": -1,
+            "topics": [
+                {
+                    "name": "t",
+                    "partitions": [
+                        {"partition_index": 0, "committed_offset": 42, "committed_metadata": ""},
+                        {"partition_index": 1, "committed_offset": 7, "committed_metadata": None},
+                    ],
+                }
+            ],
+        },
+        lambda: old_commit.OffsetCommitRequest[2](
+            "g", 3, "m", -1, [("t", [(0, 42, ""), (1, 7, None)])]
+        ).encode(),
+    ),
+    Golden(
+        "aiokafka",
+        G.OFFSET_COMMIT,
+        3,
+        "request",
+        {
+            "group_id": "g",
+            "generation_id_or_member_epoch": -1,
+            "member_id": "",
+            "retention_time_ms": 86400000,
+            "topics": [
+                {
+                    "name": "t",
+                    "partitions": [
+                        {"partition_index": 2, "committed_offset": 1 << 40, "committed_metadata": "meta"}
+                    ],
+                }
+            ],
+        },
+        lambda: ak_commit.OffsetCommitRequest_v3(
+            "g", -1, "", 86400000, [("t", [(2, 1 << 40, "meta")])]
+        ).encode(),
+    ),
+    Golden(
+        "kp-old",
+        G.OFFSET_COMMIT,
+        6,
+        "request",
+        {
+            "group_id": "g",
+            "generation_id_or_member_epoch": 3,
+            "member_id": "m",
+            "topics": [
+                {
+                    "name": "t",
+                    "partitions": [
+                        {
+                            "partition_index": 0,
+                            "committed_offset": 42,
+                            "committed_leader_epoch": 5,
+                            "committed_metadata": "",
+                        }
+                    ],
+                }
+            ],
+        },
+        lambda: old_commit.OffsetCommitRequest[6]("g", 3, "m", [("t", [(0, 42, 5, "")])]).encode(),
+    ),
+    Golden(
+        "kp-old",
+        G.OFFSET_COMMIT,
+        7,
+        "request",
+        {
+            "group_id": "g",
+            "generation_id_or_member_epoch": 3,
+            "member_id": "m",
+            "group_instance_id": "i",
+            "topics": [],
+        },
+        lambda: old_commit.OffsetCommitRequest[7]("g", 3, "m", "i", []).encode(),
+    ),
+    Golden(
+        "kp-old",
+        G.OFFSET_COMMIT,
+        2,
+        "response",
+        {"topics": [{"name": "t", "partitions": [{"partition_index": 0, "error_code": 22}]}]},
+        lambda: old_commit.OffsetCommitResponse[2]([("t", [(0, 22)])]).encode(),
+    ),
+    Golden(
+        "aiokafka",
+        G.OFFSET_COMMIT,
+        3,
+        "response",
+        {
+            "throttle_time_ms": 1,
+            "topics": [{"name": "t", "partitions": [{"partition_index": 0, "error_code": 0}]}],
+        },
+        lambda: ak_commit.OffsetCommitResponse_v3(1, [("t", [(0, 0)])]).encode(),
+    ),
+    Golden(
+        "hand",
+        G.OFFSET_COMMIT,
+        10,
+        "request",
+        {
+            "group_id": "g",
+            "generation_id_or_member_epoch": 5,
+            "member_id": "m",
+            "group_instance_id": None,
+            "topics": [
+                {
+                    "topic_id": TOPIC_ID,
+                    "partitions": [
+                        {
+                            "partition_index": 0,
+                            "committed_offset": 42,
+                            "committed_leader_epoch": -1,
+                            "committed_metadata": "",
+                        }
+                    ],
+                }
+            ],
+        },
+        lambda: h("""
                02 67             # group_id "g"
                00000005          # generation_id_or_member_epoch 5
                02 6d             # member_id "m"
@@ -400,11 +730,18 @@ GOLDEN: list[Golden] = [
                    00            #     tagged fields (partition)
                  00              #   tagged fields (topic)
                00                # tagged fields
-           """)),
-    Golden("hand", G.OFFSET_COMMIT, 10, "response",
-           {"throttle_time_ms": 0, "topics": [{"topic_id": TOPIC_ID, "partitions": [
-               {"partition_index": 3, "error_code": 0}]}]},
-           lambda: h("""
+           """),
+    ),
+    Golden(
+        "hand",
+        G.OFFSET_COMMIT,
+        10,
+        "response",
+        {
+            "throttle_time_ms": 0,
+            "topics": [{"topic_id": TOPIC_ID, "partitions": [{"partition_index": 3, "error_code": 0}]}],
+        },
+        lambda: h("""
                00000000          # throttle_time_ms
                02                # topics: compact array of 1
                  0102030405060708090a0b0c0d0e0f10  # topic_id
@@ -412,40 +749,116 @@ GOLDEN: list[Golden] = [
                    00000003 0000 00  # partition_index 3, error_code 0, tagged fields
                  00              #   tagged fields (topic)
                00                # tagged fields
-           """)),
+           """),
+    ),
     # ---- OffsetFetch
-    Golden("kp-old", G.OFFSET_FETCH, 1, "request",
-           {"group_id": "g", "topics": [{"name": "t", "partition_indexes": [0, 1, 2]}]},
-           lambda: old_commit.OffsetFetchRequest[1]("g", [("t", [0, 1, 2])]).encode()),
-    Golden("aiokafka", G.OFFSET_FETCH, 3, "request", {"group_id": "g", "topics": None},
-           lambda: ak_commit.OffsetFetchRequest_v3("g", None).encode()),
-    Golden("kp-old", G.OFFSET_FETCH, 1, "response",
-           {"topics": [{"name": "t", "partitions": [
-               {"partition_index": 0, "committed_offset": -1, "metadata": "", "error_code": 0}]}]},
-           lambda: old_commit.OffsetFetchResponse[1]([("t", [(0, -1, "", 0)])]).encode()),
-    Golden("aiokafka", G.OFFSET_FETCH, 3, "response",
-           {"throttle_time_ms": 0, "topics": [{"name": "t", "partitions": [
-               {"partition_index": 1, "committed_offset": 99, "metadata": None, "error_code": 0}]}],
-            "error_code": 0},
-           lambda: ak_commit.OffsetFetchResponse_v3(0, [("t", [(1, 99, None, 0)])], 0).encode()),
-    Golden("kp-old", G.OFFSET_FETCH, 5, "response",
-           {"throttle_time_ms": 0, "topics": [{"name": "t", "partitions": [
-               {"partition_index": 1, "committed_offset": 99, "committed_leader_epoch": 4, "metadata": "m",
-                "error_code": 0}]}], "error_code": 16},
-           lambda: old_commit.OffsetFetchResponse[5](0, [("t", [(1, 99, 4, "m", 0)])], 16).encode()),
-    Golden("hand", G.OFFSET_FETCH, 7, "request",
-           {"group_id": "g", "topics": None, "require_stable": True},
-           lambda: h("""
+    Golden(
+        "kp-old",
+        G.OFFSET_FETCH,
+        1,
+        "request",
+        {"group_id": "g", "topics": [{"name": "t", "partition_indexes": [0, 1, 2]}]},
+        lambda: old_commit.OffsetFetchRequest[1]("g", [("t", [0, 1, 2])]).encode(),
+    ),
+    Golden(
+        "aiokafka",
+        G.OFFSET_FETCH,
+        3,
+        "request",
+        {"group_id": "g", "topics": None},
+        lambda: ak_commit.OffsetFetchRequest_v3("g", None).encode(),
+    ),
+    Golden(
+        "kp-old",
+        G.OFFSET_FETCH,
+        1,
+        "response",
+        {
+            "topics": [
+                {
+                    "name": "t",
+                    "partitions": [
+                        {"partition_index": 0, "committed_offset": -1, "metadata": "", "error_code": 0}
+                    ],
+                }
+            ]
+        },
+        lambda: old_commit.OffsetFetchResponse[1]([("t", [(0, -1, "", 0)])]).encode(),
+    ),
+    Golden(
+        "aiokafka",
+        G.OFFSET_FETCH,
+        3,
+        "response",
+        {
+            "throttle_time_ms": 0,
+            "topics": [
+                {
+                    "name": "t",
+                    "partitions": [
+                        {"partition_index": 1, "committed_offset": 99, "metadata": None, "error_code": 0}
+                    ],
+                }
+            ],
+            "error_code": 0,
+        },
+        lambda: ak_commit.OffsetFetchResponse_v3(0, [("t", [(1, 99, None, 0)])], 0).encode(),
+    ),
+    Golden(
+        "kp-old",
+        G.OFFSET_FETCH,
+        5,
+        "response",
+        {
+            "throttle_time_ms": 0,
+            "topics": [
+                {
+                    "name": "t",
+                    "partitions": [
+                        {
+                            "partition_index": 1,
+                            "committed_offset": 99,
+                            "committed_leader_epoch": 4,
+                            "metadata": "m",
+                            "error_code": 0,
+                        }
+                    ],
+                }
+            ],
+            "error_code": 16,
+        },
+        lambda: old_commit.OffsetFetchResponse[5](0, [("t", [(1, 99, 4, "m", 0)])], 16).encode(),
+    ),
+    Golden(
+        "hand",
+        G.OFFSET_FETCH,
+        7,
+        "request",
+        {"group_id": "g", "topics": None, "require_stable": True},
+        lambda: h("""
                02 67             # group_id "g"
                00                # topics null: all partitions (compact nullable array)
                01                # require_stable true (v7+)
                00                # tagged fields
-           """)),
-    Golden("hand", G.OFFSET_FETCH, 9, "request",
-           {"groups": [{"group_id": "g", "member_id": "m", "member_epoch": 3,
-                        "topics": [{"name": "t", "partition_indexes": [0]}]}],
-            "require_stable": False},
-           lambda: h("""
+           """),
+    ),
+    Golden(
+        "hand",
+        G.OFFSET_FETCH,
+        9,
+        "request",
+        {
+            "groups": [
+                {
+                    "group_id": "g",
+                    "member_id": "m",
+                    "member_epoch": 3,
+                    "topics": [{"name": "t", "partition_indexes": [0]}],
+                }
+            ],
+            "require_stable": False,
+        },
+        lambda: h("""
                02                # groups: compact array of 1 (v8+)
                  02 67           #   group_id "g"
                  02 6d           #   member_id "m" (v9+)
@@ -457,12 +870,37 @@ GOLDEN: list[Golden] = [
                  00              #   tagged fields (group)
                00                # require_stable false
                00                # tagged fields
-           """)),
-    Golden("hand", G.OFFSET_FETCH, 10, "response",
-           {"throttle_time_ms": 0, "groups": [{"group_id": "g", "topics": [{"topic_id": TOPIC_ID, "partitions": [
-               {"partition_index": 0, "committed_offset": 5, "committed_leader_epoch": -1, "metadata": None,
-                "error_code": 0}]}], "error_code": 0}]},
-           lambda: h("""
+           """),
+    ),
+    Golden(
+        "hand",
+        G.OFFSET_FETCH,
+        10,
+        "response",
+        {
+            "throttle_time_ms": 0,
+            "groups": [
+                {
+                    "group_id": "g",
+                    "topics": [
+                        {
+                            "topic_id": TOPIC_ID,
+                            "partitions": [
+                                {
+                                    "partition_index": 0,
+                                    "committed_offset": 5,
+                                    "committed_leader_epoch": -1,
+                                    "metadata": None,
+                                    "error_code": 0,
+                                }
+                            ],
+                        }
+                    ],
+                    "error_code": 0,
+                }
+            ],
+        },
+        lambda: h("""
                00000000          # throttle_time_ms
                02                # groups: compact array of 1
                  02 67           #   group_id "g"
@@ -479,74 +917,178 @@ GOLDEN: list[Golden] = [
                  0000            #   error_code (group)
                  00              #   tagged fields (group)
                00                # tagged fields
-           """)),
+           """),
+    ),
     # ---- DescribeGroups
-    Golden("kp-old", G.DESCRIBE_GROUPS, 0, "request", {"groups": ["a", "b"]},
-           lambda: old_admin.DescribeGroupsRequest[0](["a", "b"]).encode()),
-    Golden("aiokafka", G.DESCRIBE_GROUPS, 3, "request", {"groups": ["a"], "include_authorized_operations": True},
-           lambda: ak_admin.DescribeGroupsRequest_v3(["a"], True).encode()),
-    Golden("kp-old", G.DESCRIBE_GROUPS, 1, "response",
-           {"throttle_time_ms": 0, "groups": [
-               {"error_code": 0, "group_id": "g", "group_state": "Stable", "protocol_type": "consumer",
-                "protocol_data": "range",
-                "members": [{"member_id": "m", "client_id": "c", "client_host": "/127.0.0.1",
-                             "member_metadata": b"md", "member_assignment": b"ma"}]}]},
-           lambda: old_admin.DescribeGroupsResponse[1](
-               0, [(0, "g", "Stable", "consumer", "range", [("m", "c", "/127.0.0.1", b"md", b"ma")])]).encode()),
-    Golden("aiokafka", G.DESCRIBE_GROUPS, 3, "response",
-           {"throttle_time_ms": 0, "groups": [
-               {"error_code": 69, "group_id": "g", "group_state": "Dead", "protocol_type": "", "protocol_data": "",
-                "members": [], "authorized_operations": -2147483648}]},
-           lambda: ak_admin.DescribeGroupsResponse_v3(
-               0, [(69, "g", "Dead", "", "", [], -2147483648)]).encode()),
+    Golden(
+        "kp-old",
+        G.DESCRIBE_GROUPS,
+        0,
+        "request",
+        {"groups": ["a", "b"]},
+        lambda: old_admin.DescribeGroupsRequest[0](["a", "b"]).encode(),
+    ),
+    Golden(
+        "aiokafka",
+        G.DESCRIBE_GROUPS,
+        3,
+        "request",
+        {"groups": ["a"], "include_authorized_operations": True},
+        lambda: ak_admin.DescribeGroupsRequest_v3(["a"], True).encode(),
+    ),
+    Golden(
+        "kp-old",
+        G.DESCRIBE_GROUPS,
+        1,
+        "response",
+        {
+            "throttle_time_ms": 0,
+            "groups": [
+                {
+                    "error_code": 0,
+                    "group_id": "g",
+                    "group_state": "Stable",
+                    "protocol_type": "consumer",
+                    "protocol_data": "range",
+                    "members": [
+                        {
+                            "member_id": "m",
+                            "client_id": "c",
+                            "client_host": "/127.0.0.1",
+                            "member_metadata": b"md",
+                            "member_assignment": b"ma",
+                        }
+                    ],
+                }
+            ],
+        },
+        lambda: old_admin.DescribeGroupsResponse[1](
+            0, [(0, "g", "Stable", "consumer", "range", [("m", "c", "/127.0.0.1", b"md", b"ma")])]
+        ).encode(),
+    ),
+    Golden(
+        "aiokafka",
+        G.DESCRIBE_GROUPS,
+        3,
+        "response",
+        {
+            "throttle_time_ms": 0,
+            "groups": [
+                {
+                    "error_code": 69,
+                    "group_id": "g",
+                    "group_state": "Dead",
+                    "protocol_type": "",
+                    "protocol_data": "",
+                    "members": [],
+                    "authorized_operations": -2147483648,
+                }
+            ],
+        },
+        lambda: ak_admin.DescribeGroupsResponse_v3(0, [(69, "g", "Dead", "", "", [], -2147483648)]).encode(),
+    ),
     # ---- ListGroups
     Golden("kp-old", G.LIST_GROUPS, 0, "request", {}, lambda: old_admin.ListGroupsRequest[0]().encode()),
-    Golden("kp-old", G.LIST_GROUPS, 0, "response",
-           {"error_code": 0, "groups": [{"group_id": "g", "protocol_type": "consumer"}]},
-           lambda: old_admin.ListGroupsResponse[0](0, [("g", "consumer")]).encode()),
-    Golden("aiokafka", G.LIST_GROUPS, 2, "response",
-           {"throttle_time_ms": 2, "error_code": 0, "groups": [{"group_id": "g", "protocol_type": ""}]},
-           lambda: ak_admin.ListGroupsResponse_v2(2, 0, [("g", "")]).encode()),
-    Golden("hand", G.LIST_GROUPS, 5, "request", {"states_filter": ["Stable"], "types_filter": ["classic"]},
-           lambda: h("""
+    Golden(
+        "kp-old",
+        G.LIST_GROUPS,
+        0,
+        "response",
+        {"error_code": 0, "groups": [{"group_id": "g", "protocol_type": "consumer"}]},
+        lambda: old_admin.ListGroupsResponse[0](0, [("g", "consumer")]).encode(),
+    ),
+    Golden(
+        "aiokafka",
+        G.LIST_GROUPS,
+        2,
+        "response",
+        {"throttle_time_ms": 2, "error_code": 0, "groups": [{"group_id": "g", "protocol_type": ""}]},
+        lambda: ak_admin.ListGroupsResponse_v2(2, 0, [("g", "")]).encode(),
+    ),
+    Golden(
+        "hand",
+        G.LIST_GROUPS,
+        5,
+        "request",
+        {"states_filter": ["Stable"], "types_filter": ["classic"]},
+        lambda: h("""
                02 07 537461626c65  # states_filter ["Stable"] (v4+)
                02 08 636c6173736963  # types_filter ["classic"] (v5+)
                00                # tagged fields
-           """)),
+           """),
+    ),
     # ---- DeleteGroups
-    Golden("kp-old", G.DELETE_GROUPS, 0, "request", {"groups_names": ["a", "b"]},
-           lambda: old_admin.DeleteGroupsRequest[0](["a", "b"]).encode()),
-    Golden("aiokafka", G.DELETE_GROUPS, 1, "response",
-           {"throttle_time_ms": 0, "results": [{"group_id": "a", "error_code": 0},
-                                               {"group_id": "b", "error_code": 69}]},
-           lambda: ak_admin.DeleteGroupsResponse_v1(0, [("a", 0), ("b", 69)]).encode()),
+    Golden(
+        "kp-old",
+        G.DELETE_GROUPS,
+        0,
+        "request",
+        {"groups_names": ["a", "b"]},
+        lambda: old_admin.DeleteGroupsRequest[0](["a", "b"]).encode(),
+    ),
+    Golden(
+        "aiokafka",
+        G.DELETE_GROUPS,
+        1,
+        "response",
+        {
+            "throttle_time_ms": 0,
+            "results": [{"group_id": "a", "error_code": 0}, {"group_id": "b", "error_code": 69}],
+        },
+        lambda: ak_admin.DeleteGroupsResponse_v1(0, [("a", 0), ("b", 69)]).encode(),
+    ),
     # ---- OffsetDelete (no hand-written peer)
-    Golden("hand", G.OFFSET_DELETE, 0, "request",
-           {"group_id": "g", "topics": [{"name": "t", "partitions": [{"partition_index": 1}]}]},
-           lambda: h("""
+    Golden(
+        "hand",
+        G.OFFSET_DELETE,
+        0,
+        "request",
+        {"group_id": "g", "topics": [{"name": "t", "partitions": [{"partition_index": 1}]}]},
+        lambda: h("""
                0001 67           # group_id "g" (int16 length)
                00000001          # topics: array of 1
                  0001 74         #   name "t"
                  00000001        #   partitions: array of 1
                    00000001      #     partition_index 1
-           """)),
-    Golden("hand", G.OFFSET_DELETE, 0, "response",
-           {"error_code": 0, "throttle_time_ms": 0,
-            "topics": [{"name": "t", "partitions": [{"partition_index": 1, "error_code": 86}]}]},
-           lambda: h("""
+           """),
+    ),
+    Golden(
+        "hand",
+        G.OFFSET_DELETE,
+        0,
+        "response",
+        {
+            "error_code": 0,
+            "throttle_time_ms": 0,
+            "topics": [{"name": "t", "partitions": [{"partition_index": 1, "error_code": 86}]}],
+        },
+        lambda: h("""
                0000              # error_code (before throttle_time_ms in this API)
                00000000          # throttle_time_ms
                00000001          # topics: array of 1
                  0001 74         #   name "t"
                  00000001        #   partitions: array of 1
                    00000001 0056 #     partition_index 1, error_code 86
-           """)),
+           """),
+    ),
     # ---- ConsumerGroupHeartbeat (no Python peer)
-    Golden("hand", G.CONSUMER_GROUP_HEARTBEAT, 0, "request",
-           {"group_id": "g", "member_id": "m", "member_epoch": 0, "instance_id": None, "rack_id": "r1",
-            "rebalance_timeout_ms": 300000, "subscribed_topic_names": ["t"], "server_assignor": None,
-            "topic_partitions": None},
-           lambda: h("""
+    Golden(
+        "hand",
+        G.CONSUMER_GROUP_HEARTBEAT,
+        0,
+        "request",
+        {
+            "group_id": "g",
+            "member_id": "m",
+            "member_epoch": 0,
+            "instance_id": None,
+            "rack_id": "r1",
+            "rebalance_timeout_ms": 300000,
+            "subscribed_topic_names": ["t"],
+            "server_assignor": None,
+            "topic_partitions": None,
+        },
+        lambda: h("""
                02 67             # group_id "g"
                02 6d             # member_id "m"
                00000000          # member_epoch 0 (join)
@@ -557,13 +1099,26 @@ GOLDEN: list[Golden] = [
                00                # server_assignor null
                00                # topic_partitions null
                00                # tagged fields
-           """)),
-    Golden("hand", G.CONSUMER_GROUP_HEARTBEAT, 1, "request",
-           {"group_id": "g", "member_id": "m", "member_epoch": 4, "instance_id": None, "rack_id": None,
-            "rebalance_timeout_ms": -1, "subscribed_topic_names": None, "subscribed_topic_regex": "^t.*$",
+           """),
+    ),
+    Golden(
+        "hand",
+        G.CONSUMER_GROUP_HEARTBEAT,
+        1,
+        "request",
+        {
+            "group_id": "g",
+            "member_id": "m",
+            "member_epoch": 4,
+            "instance_id": None,
+            "rack_id": None,
+            "rebalance_timeout_ms": -1,
+            "subscribed_topic_names": None,
+            "subscribed_topic_regex": "^t.*$",
             "server_assignor": "uniform",
-            "topic_partitions": [{"topic_id": TOPIC_ID, "partitions": [0, 1]}]},
-           lambda: h("""
+            "topic_partitions": [{"topic_id": TOPIC_ID, "partitions": [0, 1]}],
+        },
+        lambda: h("""
                02 67             # group_id "g"
                02 6d             # member_id "m"
                00000004          # member_epoch 4
@@ -578,12 +1133,23 @@ GOLDEN: list[Golden] = [
                  03 00000000 00000001  # partitions [0, 1]
                  00              #   tagged fields (topic partitions)
                00                # tagged fields
-           """)),
-    Golden("hand", G.CONSUMER_GROUP_HEARTBEAT, 1, "response",
-           {"throttle_time_ms": 0, "error_code": 0, "error_message": None, "member_id": "m", "member_epoch": 3,
+           """),
+    ),
+    Golden(
+        "hand",
+        G.CONSUMER_GROUP_HEARTBEAT,
+        1,
+        "response",
+        {
+            "throttle_time_ms": 0,
+            "error_code": 0,
+            "error_message": None,
+            "member_id": "m",
+            "member_epoch": 3,
             "heartbeat_interval_ms": 5000,
-            "assignment": {"topic_partitions": [{"topic_id": TOPIC_ID, "partitions": [0, 1]}]}},
-           lambda: h("""
+            "assignment": {"topic_partitions": [{"topic_id": TOPIC_ID, "partitions": [0, 1]}]},
+        },
+        lambda: h("""
                00000000          # throttle_time_ms
                0000              # error_code
                00                # error_message null
@@ -597,11 +1163,23 @@ GOLDEN: list[Golden] = [
                    00            #     tagged fields (topic partitions)
                  00              #   tagged fields (assignment)
                00                # tagged fields
-           """)),
-    Golden("hand", G.CONSUMER_GROUP_HEARTBEAT, 0, "response",
-           {"throttle_time_ms": 0, "error_code": 110, "error_message": "fenced", "member_id": None,
-            "member_epoch": 0, "heartbeat_interval_ms": 0, "assignment": None},
-           lambda: h("""
+           """),
+    ),
+    Golden(
+        "hand",
+        G.CONSUMER_GROUP_HEARTBEAT,
+        0,
+        "response",
+        {
+            "throttle_time_ms": 0,
+            "error_code": 110,
+            "error_message": "fenced",
+            "member_id": None,
+            "member_epoch": 0,
+            "heartbeat_interval_ms": 0,
+            "assignment": None,
+        },
+        lambda: h("""
                00000000          # throttle_time_ms
                006e              # error_code 110 (FENCED_MEMBER_EPOCH)
                07 66656e636564   # error_message "fenced"
@@ -609,28 +1187,82 @@ GOLDEN: list[Golden] = [
                00000000 00000000 # member_epoch, heartbeat_interval_ms
                ff                # assignment null (nullable struct marker -1)
                00                # tagged fields
-           """)),
+           """),
+    ),
     # ---- CreateTopics
-    Golden("kp-old", A.CREATE_TOPICS, 2, "request",
-           {"topics": [{"name": "t", "num_partitions": 3, "replication_factor": 1, "assignments": [],
-                        "configs": [{"name": "cleanup.policy", "value": "compact"},
-                                    {"name": "retention.ms", "value": None}]}],
-            "timeout_ms": 30000, "validate_only": False},
-           lambda: old_admin.CreateTopicsRequest[2](
-               [("t", 3, 1, [], [("cleanup.policy", "compact"), ("retention.ms", None)])], 30000, False).encode()),
-    Golden("aiokafka", A.CREATE_TOPICS, 3, "request",
-           {"topics": [{"name": "t", "num_partitions": -1, "replication_factor": -1,
-                        "assignments": [{"partition_index": 0, "broker_ids": [1, 2]}], "configs": []}],
-            "timeout_ms": 1000, "validate_only": True},
-           lambda: ak_admin.CreateTopicsRequest_v3([("t", -1, -1, [(0, [1, 2])], [])], 1000, True).encode()),
-    Golden("kp-old", A.CREATE_TOPICS, 3, "response",
-           {"throttle_time_ms": 0, "topics": [{"name": "t", "error_code": 36, "error_message": "exists"}]},
-           lambda: old_admin.CreateTopicsResponse[3](0, [("t", 36, "exists")]).encode()),
-    Golden("hand", A.CREATE_TOPICS, 5, "response",
-           {"throttle_time_ms": 0, "topics": [
-               {"name": "t", "error_code": 0, "error_message": None, "topic_config_error_code": 29,
-                "num_partitions": 3, "replication_factor": 1, "configs": None}]},
-           lambda: h("""
+    Golden(
+        "kp-old",
+        A.CREATE_TOPICS,
+        2,
+        "request",
+        {
+            "topics": [
+                {
+                    "name": "t",
+                    "num_partitions": 3,
+                    "replication_factor": 1,
+                    "assignments": [],
+                    "configs": [
+                        {"name": "cleanup.policy", "value": "compact"},
+                        {"name": "retention.ms", "value": None},
+                    ],
+                }
+            ],
+            "timeout_ms": 30000,
+            "validate_only": False,
+        },
+        lambda: old_admin.CreateTopicsRequest[2](
+            [("t", 3, 1, [], [("cleanup.policy", "compact"), ("retention.ms", None)])], 30000, False
+        ).encode(),
+    ),
+    Golden(
+        "aiokafka",
+        A.CREATE_TOPICS,
+        3,
+        "request",
+        {
+            "topics": [
+                {
+                    "name": "t",
+                    "num_partitions": -1,
+                    "replication_factor": -1,
+                    "assignments": [{"partition_index": 0, "broker_ids": [1, 2]}],
+                    "configs": [],
+                }
+            ],
+            "timeout_ms": 1000,
+            "validate_only": True,
+        },
+        lambda: ak_admin.CreateTopicsRequest_v3([("t", -1, -1, [(0, [1, 2])], [])], 1000, True).encode(),
+    ),
+    Golden(
+        "kp-old",
+        A.CREATE_TOPICS,
+        3,
+        "response",
+        {"throttle_time_ms": 0, "topics": [{"name": "t", "error_code": 36, "error_message": "exists"}]},
+        lambda: old_admin.CreateTopicsResponse[3](0, [("t", 36, "exists")]).encode(),
+    ),
+    Golden(
+        "hand",
+        A.CREATE_TOPICS,
+        5,
+        "response",
+        {
+            "throttle_time_ms": 0,
+            "topics": [
+                {
+                    "name": "t",
+                    "error_code": 0,
+                    "error_message": None,
+                    "topic_config_error_code": 29,
+                    "num_partitions": 3,
+                    "replication_factor": 1,
+                    "configs": None,
+                }
+            ],
+        },
+        lambda: h("""
                00000000          # throttle_time_ms
                02                # topics: compact array of 1
                  02 74           #   name "t"
@@ -641,14 +1273,37 @@ GOLDEN: list[Golden] = [
                  00              #   configs null (v5+)
                  01 00 02 001d   #   tagged fields: 1 field, tag 0 (topic_config_error_code), 2 bytes, 29
                00                # tagged fields
-           """)),
-    Golden("hand", A.CREATE_TOPICS, 7, "response",
-           {"throttle_time_ms": 0, "topics": [
-               {"name": "t", "topic_id": TOPIC_ID, "error_code": 0, "error_message": None,
-                "topic_config_error_code": 0, "num_partitions": 1, "replication_factor": 1,
-                "configs": [{"name": "k", "value": "v", "read_only": False, "config_source": 5,
-                             "is_sensitive": False}]}]},
-           lambda: h("""
+           """),
+    ),
+    Golden(
+        "hand",
+        A.CREATE_TOPICS,
+        7,
+        "response",
+        {
+            "throttle_time_ms": 0,
+            "topics": [
+                {
+                    "name": "t",
+                    "topic_id": TOPIC_ID,
+                    "error_code": 0,
+                    "error_message": None,
+                    "topic_config_error_code": 0,
+                    "num_partitions": 1,
+                    "replication_factor": 1,
+                    "configs": [
+                        {
+                            "name": "k",
+                            "value": "v",
+                            "read_only": False,
+                            "config_source": 5,
+                            "is_sensitive": False,
+                        }
+                    ],
+                }
+            ],
+        },
+        lambda: h("""
                00000000          # throttle_time_ms
                02                # topics: compact array of 1
                  02 74           #   name "t"
@@ -661,66 +1316,165 @@ GOLDEN: list[Golden] = [
                    00            #     tagged fields (config)
                  00              #   tagged fields (topic): topic_config_error_code 0 is left out
                00                # tagged fields
-           """)),
+           """),
+    ),
     # ---- DeleteTopics
-    Golden("kp-old", A.DELETE_TOPICS, 1, "request", {"topic_names": ["a", "b"], "timeout_ms": 5000},
-           lambda: old_admin.DeleteTopicsRequest[1](["a", "b"], 5000).encode()),
-    Golden("aiokafka", A.DELETE_TOPICS, 3, "response",
-           {"throttle_time_ms": 0, "responses": [{"name": "a", "error_code": 3}]},
-           lambda: ak_admin.DeleteTopicsResponse_v3(0, [("a", 3)]).encode()),
-    Golden("hand", A.DELETE_TOPICS, 6, "request",
-           {"topics": [{"name": None, "topic_id": TOPIC_ID}], "timeout_ms": 5000},
-           lambda: h("""
+    Golden(
+        "kp-old",
+        A.DELETE_TOPICS,
+        1,
+        "request",
+        {"topic_names": ["a", "b"], "timeout_ms": 5000},
+        lambda: old_admin.DeleteTopicsRequest[1](["a", "b"], 5000).encode(),
+    ),
+    Golden(
+        "aiokafka",
+        A.DELETE_TOPICS,
+        3,
+        "response",
+        {"throttle_time_ms": 0, "responses": [{"name": "a", "error_code": 3}]},
+        lambda: ak_admin.DeleteTopicsResponse_v3(0, [("a", 3)]).encode(),
+    ),
+    Golden(
+        "hand",
+        A.DELETE_TOPICS,
+        6,
+        "request",
+        {"topics": [{"name": None, "topic_id": TOPIC_ID}], "timeout_ms": 5000},
+        lambda: h("""
                02                # topics: compact array of 1 (v6+)
                  00              #   name null (deleting by id)
                  0102030405060708090a0b0c0d0e0f10  # topic_id
                  00              #   tagged fields (topic)
                00001388          # timeout_ms 5000
                00                # tagged fields
-           """)),
+           """),
+    ),
     # ---- CreatePartitions
-    Golden("kp-old", A.CREATE_PARTITIONS, 0, "request",
-           {"topics": [{"name": "t", "count": 4, "assignments": [{"broker_ids": [1]}, {"broker_ids": [2]}]},
-                       {"name": "u", "count": 2, "assignments": None}],
-            "timeout_ms": 1000, "validate_only": False},
-           lambda: old_admin.CreatePartitionsRequest[0](
-               [("t", (4, [[1], [2]])), ("u", (2, None))], 1000, False).encode()),
-    Golden("aiokafka", A.CREATE_PARTITIONS, 1, "response",
-           {"throttle_time_ms": 0, "results": [{"name": "t", "error_code": 37, "error_message": "bad"}]},
-           lambda: ak_admin.CreatePartitionsResponse_v1(0, [("t", 37, "bad")]).encode()),
+    Golden(
+        "kp-old",
+        A.CREATE_PARTITIONS,
+        0,
+        "request",
+        {
+            "topics": [
+                {"name": "t", "count": 4, "assignments": [{"broker_ids": [1]}, {"broker_ids": [2]}]},
+                {"name": "u", "count": 2, "assignments": None},
+            ],
+            "timeout_ms": 1000,
+            "validate_only": False,
+        },
+        lambda: old_admin.CreatePartitionsRequest[0](
+            [("t", (4, [[1], [2]])), ("u", (2, None))], 1000, False
+        ).encode(),
+    ),
+    Golden(
+        "aiokafka",
+        A.CREATE_PARTITIONS,
+        1,
+        "response",
+        {"throttle_time_ms": 0, "results": [{"name": "t", "error_code": 37, "error_message": "bad"}]},
+        lambda: ak_admin.CreatePartitionsResponse_v1(0, [("t", 37, "bad")]).encode(),
+    ),
     # ---- DescribeConfigs
-    Golden("kp-old", A.DESCRIBE_CONFIGS, 1, "request",
-           {"resources": [{"resource_type": 2, "resource_name": "t", "configuration_keys": None}],
-            "include_synonyms": True},
-           lambda: old_admin.DescribeConfigsRequest[1]([(2, "t", None)], True).encode()),
-    Golden("aiokafka", A.DESCRIBE_CONFIGS, 2, "request",
-           {"resources": [{"resource_type": 4, "resource_name": "1", "configuration_keys": ["a", "b"]}],
-            "include_synonyms": False},
-           lambda: ak_admin.DescribeConfigsRequest_v2([(4, "1", ["a", "b"])], False).encode()),
-    Golden("kp-old", A.DESCRIBE_CONFIGS, 2, "response",
-           {"throttle_time_ms": 0, "results": [
-               {"error_code": 0, "error_message": None, "resource_type": 2, "resource_name": "t",
-                "configs": [{"name": "k", "value": None, "read_only": True, "config_source": 5,
-                             "is_sensitive": True,
-                             "synonyms": [{"name": "k", "value": None, "source": 5}]}]}]},
-           lambda: old_admin.DescribeConfigsResponse[2](
-               0, [(0, None, 2, "t", [("k", None, True, 5, True, [("k", None, 5)])])]).encode()),
+    Golden(
+        "kp-old",
+        A.DESCRIBE_CONFIGS,
+        1,
+        "request",
+        {
+            "resources": [{"resource_type": 2, "resource_name": "t", "configuration_keys": None}],
+            "include_synonyms": True,
+        },
+        lambda: old_admin.DescribeConfigsRequest[1]([(2, "t", None)], True).encode(),
+    ),
+    Golden(
+        "aiokafka",
+        A.DESCRIBE_CONFIGS,
+        2,
+        "request",
+        {
+            "resources": [{"resource_type": 4, "resource_name": "1", "configuration_keys": ["a", "b"]}],
+            "include_synonyms": False,
+        },
+        lambda: ak_admin.DescribeConfigsRequest_v2([(4, "1", ["a", "b"])], False).encode(),
+    ),
+    Golden(
+        "kp-old",
+        A.DESCRIBE_CONFIGS,
+        2,
+        "response",
+        {
+            "throttle_time_ms": 0,
+            "results": [
+                {
+                    "error_code": 0,
+                    "error_message": None,
+                    "resource_type": 2,
+                    "resource_name": "t",
+                    "configs": [
+                        {
+                            "name": "k",
+                            "value": None,
+                            "read_only": True,
+                            "config_source": 5,
+                            "is_sensitive": True,
+                            "synonyms": [{"name": "k", "value": None, "source": 5}],
+                        }
+                    ],
+                }
+            ],
+        },
+        lambda: old_admin.DescribeConfigsResponse[2](
+            0, [(0, None, 2, "t", [("k", None, True, 5, True, [("k", None, 5)])])]
+        ).encode(),
+    ),
     # ---- AlterConfigs
-    Golden("kp-old", A.ALTER_CONFIGS, 0, "request",
-           {"resources": [{"resource_type": 2, "resource_name": "t",
-                           "configs": [{"name": "retention.ms", "value": "1000"}]}],
-            "validate_only": False},
-           lambda: old_admin.AlterConfigsRequest[0]([(2, "t", [("retention.ms", "1000")])], False).encode()),
-    Golden("aiokafka", A.ALTER_CONFIGS, 1, "response",
-           {"throttle_time_ms": 0, "responses": [
-               {"error_code": 0, "error_message": None, "resource_type": 2, "resource_name": "t"}]},
-           lambda: ak_admin.AlterConfigsResponse_v1(0, [(0, None, 2, "t")]).encode()),
+    Golden(
+        "kp-old",
+        A.ALTER_CONFIGS,
+        0,
+        "request",
+        {
+            "resources": [
+                {
+                    "resource_type": 2,
+                    "resource_name": "t",
+                    "configs": [{"name": "retention.ms", "value": "1000"}],
+                }
+            ],
+            "validate_only": False,
+        },
+        lambda: old_admin.AlterConfigsRequest[0]([(2, "t", [("retention.ms", "1000")])], False).encode(),
+    ),
+    Golden(
+        "aiokafka",
+        A.ALTER_CONFIGS,
+        1,
+        "response",
+        {
+            "throttle_time_ms": 0,
+            "responses": [{"error_code": 0, "error_message": None, "resource_type": 2, "resource_name": "t"}],
+        },
+        lambda: ak_admin.AlterConfigsResponse_v1(0, [(0, None, 2, "t")]).encode(),
+    ),
     # ---- IncrementalAlterConfigs (no hand-written peer)
-    Golden("hand", A.INCREMENTAL_ALTER_CONFIGS, 0, "request",
-           {"resources": [{"resource_type": 2, "resource_name": "t",
-                           "configs": [{"name": "k", "config_operation": 1, "value": None}]}],
-            "validate_only": True},
-           lambda: h("""
+    Golden(
+        "hand",
+        A.INCREMENTAL_ALTER_CONFIGS,
+        0,
+        "request",
+        {
+            "resources": [
+                {
+                    "resource_type": 2,
+                    "resource_name": "t",
+                    "configs": [{"name": "k", "config_operation": 1, "value": None}],
+                }
+            ],
+            "validate_only": True,
+        },
+        lambda: h("""
                00000001          # resources: array of 1
                  02              #   resource_type 2 (topic)
                  0001 74         #   resource_name "t"
@@ -729,26 +1483,37 @@ GOLDEN: list[Golden] = [
                    01            #     config_operation 1 (delete)
                    ffff          #     value null
                01                # validate_only true
-           """)),
-    Golden("hand", A.INCREMENTAL_ALTER_CONFIGS, 1, "response",
-           {"throttle_time_ms": 0, "responses": [
-               {"error_code": 40, "error_message": "x", "resource_type": 2, "resource_name": "t"}]},
-           lambda: h("""
+           """),
+    ),
+    Golden(
+        "hand",
+        A.INCREMENTAL_ALTER_CONFIGS,
+        1,
+        "response",
+        {
+            "throttle_time_ms": 0,
+            "responses": [{"error_code": 40, "error_message": "x", "resource_type": 2, "resource_name": "t"}],
+        },
+        lambda: h("""
                00000000          # throttle_time_ms
                02                # responses: compact array of 1
                  0028 02 78      #   error_code 40, error_message "x"
                  02 02 74        #   resource_type 2, resource_name "t"
                  00              #   tagged fields (response)
                00                # tagged fields
-           """)),
+           """),
+    ),
 ]
 
 
 @pytest.mark.parametrize(
     "case",
     [
-        pytest.param(c, id=f"{c.api.name}-v{c.version}-{c.kind}-{c.id}-{i}",
-                     marks=_xfail_empty(c.api, c.version, c.kind))
+        pytest.param(
+            c,
+            id=f"{c.api.name}-v{c.version}-{c.kind}-{c.id}-{i}",
+            marks=_xfail_empty(c.api, c.version, c.kind),
+        )
         for i, c in enumerate(GOLDEN)
     ],
 )
@@ -814,7 +1579,9 @@ def value_strategy(f: Field, v: int, flexible: bool) -> st.SearchStrategy[Any]:
 
 def body_strategy(fields: list[Field], v: int, flexible: bool) -> st.SearchStrategy[dict[str, Any]]:
     """Bodies carrying exactly the fields version ``v`` puts on the wire."""
-    return st.fixed_dictionaries({f.name: value_strategy(f, v, flexible) for f in _present(fields, v, flexible)})
+    return st.fixed_dictionaries(
+        {f.name: value_strategy(f, v, flexible) for f in _present(fields, v, flexible)}
+    )
 
 
 @functools.cache
@@ -864,8 +1631,9 @@ def _kp_is_bitfield(kf: Any) -> bool:
     return getattr(getattr(kf, "_type", None), "__name__", "") == "BitField"
 
 
-def kp_build(container: Any, fields: list[Field], d: dict[str, Any], v: int, flexible: bool,
-             top: bool = False) -> Any:
+def kp_build(
+    container: Any, fields: list[Field], d: dict[str, Any], v: int, flexible: bool, top: bool = False
+) -> Any:
     """Build kafka-python's object for one of our bodies (field names must match theirs)."""
     kwargs: dict[str, Any] = {}
     for f in _present(fields, v, flexible):
@@ -883,7 +1651,9 @@ def kp_build(container: Any, fields: list[Field], d: dict[str, Any], v: int, fle
     return container[v](**kwargs) if top else container(**kwargs)
 
 
-def kp_normalize(container: Any, fields: list[Field], d: dict[str, Any], v: int, flexible: bool) -> dict[str, Any]:
+def kp_normalize(
+    container: Any, fields: list[Field], d: dict[str, Any], v: int, flexible: bool
+) -> dict[str, Any]:
     """kafka-python's decoded dict in our representation (uuid bytes, int bitfields, bytes)."""
     out: dict[str, Any] = {}
     for f in _present(fields, v, flexible):
@@ -996,11 +1766,16 @@ _KP_ASG_TP = KpAssignment.TopicPartition
 @pytest.mark.parametrize("version", range(4))
 def test_subscription_matches_kafka_python(version: int) -> None:
     owned = {"a": [0, 2], "c": [1]}
-    ours = cp.encode_subscription(["a", "b"], b"ud", owned, generation_id=12, rack_id="rack-1", version=version)
+    ours = cp.encode_subscription(
+        ["a", "b"], b"ud", owned, generation_id=12, rack_id="rack-1", version=version
+    )
     theirs = KpSubscription(
-        version=version, topics=["a", "b"], user_data=b"ud",
+        version=version,
+        topics=["a", "b"],
+        user_data=b"ud",
         owned_partitions=[_KP_SUB_TP(topic=t, partitions=p) for t, p in owned.items()],
-        generation_id=12, rack_id="rack-1",
+        generation_id=12,
+        rack_id="rack-1",
     ).encode()
     assert ours == bytes(theirs)
     got = cp.decode_subscription(theirs)
@@ -1017,11 +1792,16 @@ def test_assignment_matches_kafka_python(version: int) -> None:
     parts = {"a": [0, 1], "b": []}
     ours = cp.encode_assignment(parts, user_data=None, version=version)
     theirs = KpAssignment(
-        version=version, assigned_partitions=[_KP_ASG_TP(topic=t, partitions=p) for t, p in parts.items()],
+        version=version,
+        assigned_partitions=[_KP_ASG_TP(topic=t, partitions=p) for t, p in parts.items()],
         user_data=None,
     ).encode()
     assert ours == bytes(theirs)
-    assert cp.decode_assignment(theirs) == {"version": version, "assigned_partitions": parts, "user_data": None}
+    assert cp.decode_assignment(theirs) == {
+        "version": version,
+        "assigned_partitions": parts,
+        "user_data": None,
+    }
 
 
 def test_consumer_protocol_v0_matches_kafka_python_old_structs() -> None:
@@ -1046,8 +1826,12 @@ def test_subscription_v3_hand_bytes() -> None:
     """)
     assert cp.encode_subscription(["t"], None, {"t": [5]}, 7, None) == wire
     assert cp.decode_subscription(wire) == {
-        "version": 3, "topics": ["t"], "user_data": None, "owned_partitions": {"t": [5]},
-        "generation_id": 7, "rack_id": None,
+        "version": 3,
+        "topics": ["t"],
+        "user_data": None,
+        "owned_partitions": {"t": [5]},
+        "generation_id": 7,
+        "rack_id": None,
     }
 
 
@@ -1056,7 +1840,12 @@ def test_newer_versions_decode_known_prefix() -> None:
     v9 = b"\x00\x09" + v3[2:] + b"\x00\x00\x00\x2a future fields"
     got = cp.decode_subscription(v9)
     assert got["version"] == 9
-    assert (got["topics"], got["owned_partitions"], got["generation_id"], got["rack_id"]) == (["t"], {"t": [1]}, 3, "r")
+    assert (got["topics"], got["owned_partitions"], got["generation_id"], got["rack_id"]) == (
+        ["t"],
+        {"t": [1]},
+        3,
+        "r",
+    )
     a3 = cp.encode_assignment({"t": [0]}, b"u")
     got_a = cp.decode_assignment(b"\x00\x07" + a3[2:] + b"\x01\x02")
     assert got_a == {"version": 7, "assigned_partitions": {"t": [0]}, "user_data": b"u"}
@@ -1072,11 +1861,13 @@ def test_consumer_protocol_defaults_and_errors() -> None:
         cp.encode_assignment({"t": [1 << 31]})
     # owned partitions may be given as (topic, partitions) pairs too
     assert cp.encode_subscription(["t"], owned_partitions=[("t", (1, 2))]) == cp.encode_subscription(
-        ["t"], owned_partitions={"t": [1, 2]})
+        ["t"], owned_partitions={"t": [1, 2]}
+    )
 
 
-_tp_maps = st.dictionaries(st.text(max_size=5), st.lists(st.integers(-(1 << 31), (1 << 31) - 1), max_size=4),
-                           max_size=3)
+_tp_maps = st.dictionaries(
+    st.text(max_size=5), st.lists(st.integers(-(1 << 31), (1 << 31) - 1), max_size=4), max_size=3
+)
 
 
 @settings(max_examples=100, deadline=None)
@@ -1089,13 +1880,19 @@ _tp_maps = st.dictionaries(st.text(max_size=5), st.lists(st.integers(-(1 << 31),
     rack_id=st.none() | st.text(max_size=5),
 )
 def test_subscription_round_trip_and_truncation(
-    version: int, topics: list[str], user_data: bytes | None, owned: dict[str, list[int]],
-    generation_id: int, rack_id: str | None,
+    version: int,
+    topics: list[str],
+    user_data: bytes | None,
+    owned: dict[str, list[int]],
+    generation_id: int,
+    rack_id: str | None,
 ) -> None:
     wire = cp.encode_subscription(topics, user_data, owned, generation_id, rack_id, version=version)
     got = cp.decode_subscription(wire)
     assert got == {
-        "version": version, "topics": topics, "user_data": user_data,
+        "version": version,
+        "topics": topics,
+        "user_data": user_data,
         "owned_partitions": owned if version >= 1 else {},
         "generation_id": generation_id if version >= 2 else -1,
         "rack_id": rack_id if version >= 3 else None,
@@ -1111,7 +1908,11 @@ def test_assignment_round_trip_and_truncation(
     version: int, parts: dict[str, list[int]], user_data: bytes | None
 ) -> None:
     wire = cp.encode_assignment(parts, user_data, version=version)
-    assert cp.decode_assignment(wire) == {"version": version, "assigned_partitions": parts, "user_data": user_data}
+    assert cp.decode_assignment(wire) == {
+        "version": version,
+        "assigned_partitions": parts,
+        "user_data": user_data,
+    }
     for n in range(1, len(wire)):  # n == 0 is the empty assignment
         with pytest.raises(ProtocolDecodeError):
             cp.decode_assignment(wire[:n])

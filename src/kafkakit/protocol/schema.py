@@ -214,7 +214,7 @@ class _Gen:
         self.lines.append("    " * indent + line)
 
 
-_STR_READERS = {
+_STR_READERS: dict[tuple[str, bool, bool], Callable[..., Any]] = {
     # (type, flexible, nullable) -> reader
     ("string", False, False): P.read_string,
     ("string", False, True): P.read_nullable_string,
@@ -225,7 +225,7 @@ _STR_READERS = {
     ("bytes", True, False): P.read_compact_bytes,
     ("bytes", True, True): P.read_compact_nullable_bytes,
 }
-_STR_WRITERS = {
+_STR_WRITERS: dict[tuple[str, bool], Callable[..., Any]] = {
     ("string", False): P.write_string,
     ("string", True): P.write_compact_string,
     ("bytes", False): P.write_bytes,
@@ -280,7 +280,7 @@ def _gen_decode_struct(g: _Gen, fields: list[Field], ind: int, target: str) -> N
             sc = g.const(s.unpack_from, "S")
             g.emit(ind, f"{', '.join(names)}{',' if len(names) == 1 else ''} = {sc}(buf, pos)")
             g.emit(ind, f"pos += {s.size}")
-            for x, nm in zip(run, names):
+            for x, nm in zip(run, names, strict=True):
                 values[x.name] = nm
         else:
             values[f.name] = _gen_decode_value(g, f, ind)
@@ -511,8 +511,24 @@ _BASE_NS: dict[str, Any] = {
     "ProtocolEncodeError": ProtocolEncodeError,
 }
 
-_DECODE_ERRORS = (struct.error, IndexError, ValueError, UnicodeDecodeError, OverflowError, TypeError, MemoryError)
-_ENCODE_ERRORS = (struct.error, ValueError, TypeError, AttributeError, OverflowError, UnicodeEncodeError, KeyError)
+_DECODE_ERRORS = (
+    struct.error,
+    IndexError,
+    ValueError,
+    UnicodeDecodeError,
+    OverflowError,
+    TypeError,
+    MemoryError,
+)
+_ENCODE_ERRORS = (
+    struct.error,
+    ValueError,
+    TypeError,
+    AttributeError,
+    OverflowError,
+    UnicodeEncodeError,
+    KeyError,
+)
 
 
 def compile_decoder(api: str, version: int, flexible: bool, fields: list[Field]) -> Callable[..., Any]:

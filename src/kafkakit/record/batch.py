@@ -256,8 +256,10 @@ def _decode_headers(data: bytes, pos: int, count: int) -> tuple[HeaderList, int]
 # Encoded record heads (length .. value length) of records without key and headers, by
 # (timestamp delta, value length), each a list indexed by offset delta and filled as needed: such
 # records repeat these bytes batch after batch, so once two records in a row have the same shape
-# the next ones of that shape cost one lookup and three list appends. Bounded: at most _ROWS rows
-# of at most _ROW_LENGTH entries (a few MB at worst, some 100 KB for a few shapes in practice).
+# the next ones of that shape cost one lookup and two list appends. Each head starts with the
+# previous record's headers count (0), which such a record leaves to the next one to write.
+# Bounded: at most _ROWS rows of at most _ROW_LENGTH entries (a few MB at worst, some 100 KB for
+# a few shapes in practice).
 _HEADS: dict[tuple[int, int], list[bytes | None]] = {}
 _ROWS: Final = 16
 _ROW_LENGTH: Final = 4096  # batches of more records do not use the rows
@@ -291,6 +293,7 @@ def _encode_records(records: Sequence[RecordInput], base_ts: int) -> tuple[bytes
     row: list[bytes | None] = []
     row_tsd = row_vlen = -1
     prev_tsd = prev_vlen = -2 if count > _ROW_LENGTH else -1
+    owed = False  # the last record came from a row and its headers count (0) is not written yet
     for ts, key, value, headers in records:
         tsd = ts - base_ts
         if ts > max_ts:
@@ -303,6 +306,9 @@ def _encode_records(records: Sequence[RecordInput], base_ts: int) -> tuple[bytes
                         prev_tsd = tsd
                         prev_vlen = vlen
                     # no key, no headers, not (yet) a repeated shape
+                    if owed:
+                        ap(b"\x00")
+                        owed = False
                     body = join(
                         (
                             b"\x00",
@@ -328,12 +334,15 @@ def _encode_records(records: Sequence[RecordInput], base_ts: int) -> tuple[bytes
                 o = enc[od]
                 vl = enc[vlen]
                 n = 3 + len(t) + len(o) + len(vl) + vlen  # attributes, null key, no headers
-                head = row[od] = join(((enc[n] if n < lim else slow(n)), b"\x00", t, o, b"\x01", vl))
-            ap(head)
+                head = row[od] = join((b"\x00", (enc[n] if n < lim else slow(n)), b"\x00", t, o, b"\x01", vl))
+            ap(head if owed else head[1:])
             ap(value)
-            ap(b"\x00")
+            owed = True
             od += 1
             continue
+        if owed:
+            ap(b"\x00")
+            owed = False
         if key is None:
             kl = b"\x01"
             key = b""
@@ -362,6 +371,8 @@ def _encode_records(records: Sequence[RecordInput], base_ts: int) -> tuple[bytes
         ap(enc[n] if n < lim else slow(n))
         ap(body)
         od += 1
+    if owed:
+        ap(b"\x00")
     return join(parts), max_ts
 
 
