@@ -25,6 +25,8 @@ run: install
 	$(BIN)/kafkakit quickstart
 
 test: install-test
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install-test
