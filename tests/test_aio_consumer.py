@@ -264,21 +264,27 @@ def test_group_subscribe_coroutine_listener_commit_and_rebalance(
         assert sync.committed(TopicPartition(topic, 3)) == 20
 
 
-def test_subscribe_needs_a_group_and_start(bootstrap: str, topic_name: str) -> None:
-    async def body() -> None:
+def test_subscribe_needs_start_and_without_a_group_takes_every_partition(bootstrap: str, topic_name: str) -> None:
+    topic = make_topic(bootstrap, topic_name, partitions=3)
+
+    async def body() -> set[TopicPartition]:
         c = consumer(bootstrap)
         with pytest.raises(IllegalStateError, match="start"):
-            c.subscribe([topic_name])
+            c.subscribe([topic])
         await c.start()
         try:
-            with pytest.raises(IllegalStateError, match="group_id"):
-                c.subscribe([topic_name])
             with pytest.raises(TypeError, match="list of topics"):
-                c.subscribe(topic_name)  # type: ignore[arg-type]
+                c.subscribe(topic)  # type: ignore[arg-type]
+            # no group_id: no group management, the consumer takes every partition (as kafka-python)
+            c.subscribe([topic])
+            deadline = time.monotonic() + 30
+            while not c.assignment() and time.monotonic() < deadline:
+                await c.getmany(timeout_ms=100)
+            return set(c.assignment())
         finally:
             await c.stop()
 
-    run(body())
+    assert run(body()) == {TopicPartition(topic, p) for p in range(3)}
 
 
 # --- lifecycle ----------------------------------------------------------------------------------------
