@@ -264,7 +264,9 @@ def test_group_subscribe_coroutine_listener_commit_and_rebalance(
         assert sync.committed(TopicPartition(topic, 3)) == 20
 
 
-def test_subscribe_needs_start_and_without_a_group_takes_every_partition(bootstrap: str, topic_name: str) -> None:
+def test_subscribe_needs_start_and_without_a_group_takes_every_partition(
+    bootstrap: str, topic_name: str
+) -> None:
     topic = make_topic(bootstrap, topic_name, partitions=3)
 
     async def body() -> set[TopicPartition]:

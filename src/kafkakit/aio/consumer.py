@@ -28,7 +28,6 @@ from types import TracebackType
 from typing import Any
 
 from kafkakit.client.config import resolve_config
-from kafkakit.client.consumer.consumer import _validate_strategy
 from kafkakit.client.consumer.coordinator import ConsumerGroupMetadata
 from kafkakit.client.consumer.core import ConsumerCore
 from kafkakit.client.consumer.fetcher import EARLIEST, LATEST
@@ -58,7 +57,7 @@ class AIOKafkaConsumer:
         for t in topics:
             if not isinstance(t, str):
                 raise TypeError(f"topics must be str, got {t!r}; pass partitions to assign() instead")
-        self.config = resolve_config("consumer", configs, extra_validators=[_validate_strategy])
+        self.config = resolve_config("consumer", configs)
         ct = self.config["consumer_timeout_ms"]
         self._consumer_timeout = math.inf if ct is None or math.isinf(ct) else ct / 1000.0
         self._topics = list(topics)
@@ -186,23 +185,11 @@ class AIOKafkaConsumer:
         assert record is not None
         return record
 
-    def _can_drain_now(self) -> bool:
-        """True when buffered records may be handed out without entering the core's poll (no
-        rebalance, commit or heartbeat work is due); counts as a poll for max_poll_interval_ms."""
-        coord = self._core.coordinator
-        if coord is None:
-            return True
-        now = time.monotonic()
-        if coord.need_poll_work(now):
-            return False
-        coord.last_poll = now
-        return True
-
     async def _next(self, partitions: tuple[TopicPartition, ...], idle: float) -> ConsumerRecord | None:
         """One record, advancing its partition's position by one; None after ``idle`` seconds."""
         core = self._check()
         fetcher = core.fetcher
-        if not partitions and fetcher.buffer and self._can_drain_now():
+        if not partitions and fetcher.buffer and core.can_drain_now():
             for batch in fetcher.drain(1).values():  # fast path: no coroutine, no wait
                 return batch[0]
         deadline = time.monotonic() + idle
@@ -229,7 +216,7 @@ class AIOKafkaConsumer:
         if self._closed or core.closed:
             raise StopAsyncIteration
         fetcher = core.fetcher
-        if fetcher.buffer and self._started and self._can_drain_now():
+        if fetcher.buffer and self._started and core.can_drain_now():
             for batch in fetcher.drain(1).values():  # the fast path of _next(), inlined
                 return batch[0]
         try:

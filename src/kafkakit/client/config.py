@@ -408,6 +408,27 @@ def _consumer(cfg: dict[str, Any]) -> None:
         raise _bad("group_id", cfg["group_id"], "expected a string or None")
 
 
+def _consumer_strategy(cfg: dict[str, Any]) -> None:
+    """partition_assignment_strategy, deserializers and group_instance_id (after ``_consumer``)."""
+    # imported here: the consumer package imports this module
+    from kafkakit.client.consumer.assignors import resolve_assignors
+    from kafkakit.client.consumer.records import make_deserializer
+
+    resolve_assignors(cfg["partition_assignment_strategy"])
+    for key in ("key_deserializer", "value_deserializer"):
+        try:
+            make_deserializer(cfg[key])
+        except TypeError as exc:
+            raise KafkaConfigurationError(f"invalid value for {key}: {exc}") from None
+    if cfg["group_instance_id"] is not None:
+        if not isinstance(cfg["group_instance_id"], str) or not cfg["group_instance_id"]:
+            raise KafkaConfigurationError(
+                f"invalid value for group_instance_id: {cfg['group_instance_id']!r} (expected a non-empty string)"
+            )
+        if cfg["group_id"] is None:
+            raise KafkaConfigurationError("group_instance_id needs a group_id")
+
+
 def _admin(cfg: dict[str, Any]) -> None:
     if cfg["client_id"] is None:
         cfg["client_id"] = f"kafkakit-admin-{uuid.uuid4().hex[:8]}"
@@ -415,7 +436,7 @@ def _admin(cfg: dict[str, Any]) -> None:
 
 _VALIDATORS: dict[str, list[Validator]] = {
     "producer": [_common, _producer],
-    "consumer": [_common, _consumer],
+    "consumer": [_common, _consumer, _consumer_strategy],
     "admin": [_common, _admin],
 }
 

@@ -19,8 +19,8 @@ name in the public API below: the producer, the consumer and the broker are writ
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator, Sequence
-from typing import Final, NamedTuple
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Final, NamedTuple
 
 from crc32c import crc32c
 
@@ -229,8 +229,10 @@ def _encode_headers(headers: Sequence[tuple[str, bytes | None]]) -> bytes:
     return b"".join(parts)
 
 
-def _decode_headers(data: bytes, pos: int, count: int) -> tuple[HeaderList, int]:
+def _decode_headers(data: bytes, pos: int, count: int) -> tuple[HeaderList, int, int]:
+    """(headers, next position, serialized header size: key bytes + value bytes, -1 when none)."""
     headers: HeaderList = []
+    size = 0
     for _ in range(count):
         klen, pos = _read_varint(data, pos)
         if klen < 0:
@@ -241,12 +243,14 @@ def _decode_headers(data: bytes, pos: int, count: int) -> tuple[HeaderList, int]
         if vlen >= 0:
             hval: bytes | None = data[pos : pos + vlen]
             pos += vlen
+            size += klen + vlen
         elif vlen == -1:
             hval = None
+            size += klen
         else:
             raise ValueError("header value length below -1")
         headers.append((hkey, hval))
-    return headers, pos
+    return headers, pos, size if headers else -1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -528,43 +532,57 @@ def set_partition_leader_epoch(batch: bytearray | memoryview, pos: int, epoch: i
 # decode
 
 
-def _decode_records(data: bytes, count: int, base_offset: int, base_ts: int) -> list[Record]:
-    """Parse ``count`` records filling ``data`` exactly. Raises IndexError/ValueError on garbage."""
+RecordMaker = Callable[[int, int, bytes | None, bytes | None, HeaderList, int, int, int, int], Any]
+"""Builds one decoded record from (offset, timestamp, key, value, headers, size_in_bytes,
+serialized key size, serialized value size, serialized header size); sizes are -1 for None/none."""
+
+
+def _decode_records(
+    data: bytes, count: int, base_offset: int, base_ts: int, make: RecordMaker | None = None
+) -> list[Any]:
+    """Parse ``count`` records filling ``data`` exactly: Record tuples, or whatever ``make`` builds.
+
+    The one v2 record parser (``decode_batch`` and the consumer's fetch path both use it). Raises
+    IndexError/ValueError on garbage.
+    """
     if count < 0 or count * 7 > len(data):
         raise ValueError(f"records count {count} does not fit in {len(data)} bytes")
     unzz = _UNZIGZAG
     new = _tuple_new
     rec_cls = Record
-    out: list[Record] = []
+    out: list[Any] = []
     ap = out.append
     pos = 0
     for _ in range(count):
         start = pos
-        # length
+        # length, then the attributes byte (unused)
         b = data[pos]
         if b < 0x80:
             length = unzz[b]
-            pos += 1
+            end = pos + 1 + length
+            pos += 2
         else:
             b1 = data[pos + 1]
             if b1 < 0x80:
                 length = unzz[(b1 << 7) | (b & 0x7F)]
-                pos += 2
-            else:
-                length, pos = _read_varint(data, pos)
-        end = pos + length
-        # attributes (unused), then timestamp delta
-        b = data[pos + 1]
-        if b < 0x80:
-            tsd = unzz[b]
-            pos += 2
-        else:
-            b1 = data[pos + 2]
-            if b1 < 0x80:
-                tsd = unzz[(b1 << 7) | (b & 0x7F)]
+                end = pos + 2 + length
                 pos += 3
             else:
-                tsd, pos = _read_varint(data, pos + 1)
+                length, pos = _read_varint(data, pos)
+                end = pos + length
+                pos += 1
+        # timestamp delta
+        b = data[pos]
+        if b < 0x80:
+            tsd = unzz[b]
+            pos += 1
+        else:
+            b1 = data[pos + 1]
+            if b1 < 0x80:
+                tsd = unzz[(b1 << 7) | (b & 0x7F)]
+                pos += 2
+            else:
+                tsd, pos = _read_varint(data, pos)
         # offset delta
         b = data[pos]
         if b < 0x80:
@@ -579,66 +597,81 @@ def _decode_records(data: bytes, count: int, base_offset: int, base_ts: int) -> 
                 od, pos = _read_varint(data, pos)
         # key
         b = data[pos]
-        if b < 0x80:
-            n = unzz[b]
+        if b == 1:
+            key: bytes | None = None
+            ks = -1
             pos += 1
         else:
-            b1 = data[pos + 1]
-            if b1 < 0x80:
-                n = unzz[(b1 << 7) | (b & 0x7F)]
-                pos += 2
+            if b < 0x80:
+                ks = unzz[b]
+                pos += 1
             else:
-                n, pos = _read_varint(data, pos)
-        if n >= 0:
-            key: bytes | None = data[pos : pos + n]
-            pos += n
-        elif n == -1:
-            key = None
-        else:
-            raise ValueError(f"key length {n}")
+                b1 = data[pos + 1]
+                if b1 < 0x80:
+                    ks = unzz[(b1 << 7) | (b & 0x7F)]
+                    pos += 2
+                else:
+                    ks, pos = _read_varint(data, pos)
+            if ks < 0:
+                raise ValueError(f"key length {ks}")
+            key = data[pos : pos + ks]
+            pos += ks
         # value
         b = data[pos]
-        if b < 0x80:
-            n = unzz[b]
+        if b == 1:
+            value: bytes | None = None
+            vs = -1
             pos += 1
         else:
-            b1 = data[pos + 1]
-            if b1 < 0x80:
-                n = unzz[(b1 << 7) | (b & 0x7F)]
-                pos += 2
+            if b < 0x80:
+                vs = unzz[b]
+                pos += 1
             else:
-                n, pos = _read_varint(data, pos)
-        if n >= 0:
-            value: bytes | None = data[pos : pos + n]
-            pos += n
-        elif n == -1:
-            value = None
-        else:
-            raise ValueError(f"value length {n}")
+                b1 = data[pos + 1]
+                if b1 < 0x80:
+                    vs = unzz[(b1 << 7) | (b & 0x7F)]
+                    pos += 2
+                else:
+                    vs, pos = _read_varint(data, pos)
+            if vs < 0:
+                raise ValueError(f"value length {vs}")
+            value = data[pos : pos + vs]
+            pos += vs
         # headers
-        b = data[pos]
-        if b == 0:
+        if data[pos] == 0:
             headers: HeaderList = []
+            hs = -1
             pos += 1
         else:
             n, pos = _read_varint(data, pos)
             if n < 0:
                 raise ValueError(f"header count {n}")
-            headers, pos = _decode_headers(data, pos, n)
+            headers, pos, hs = _decode_headers(data, pos, n)
         if pos != end:
             raise ValueError(
                 f"record at offset delta {od} declares {length} bytes but holds {pos - end + length}"
             )
-        ap(new(rec_cls, (base_offset + od, base_ts + tsd, key, value, headers, pos - start, None)))
+        if make is None:
+            ap(new(rec_cls, (base_offset + od, base_ts + tsd, key, value, headers, pos - start, None)))
+        else:
+            ap(make(base_offset + od, base_ts + tsd, key, value, headers, pos - start, ks, vs, hs))
     if pos != len(data):
         raise ValueError(f"{len(data) - pos} bytes left over after {count} records")
     return out
 
 
 def decode_batch(
-    batch: Buffer, *, check_crc: bool = True, max_uncompressed_size: int | None = None
-) -> tuple[BatchHeader, list[Record]]:
+    batch: Buffer,
+    *,
+    check_crc: bool = True,
+    max_uncompressed_size: int | None = None,
+    make: RecordMaker | None = None,
+) -> tuple[BatchHeader, list[Any]]:
     """Decode the batch starting at byte 0 of ``batch``: its header and all its records.
+
+    The records are ``Record`` tuples, or (v2 batches only) what ``make`` builds from each one's
+    fields (see ``RecordMaker``; it must return a NamedTuple when the batch uses LogAppendTime).
+    Legacy entries ignore ``make``.
 
     Decompresses as needed (``max_uncompressed_size`` bounds the output). With LogAppendTime
     every record gets the batch's max timestamp, as the Java client does. Legacy magic 0/1
@@ -682,7 +715,7 @@ def decode_batch(
             data = decompress(codec, view[BATCH_HEADER_SIZE:end], max_uncompressed_size)
         else:
             data = bytes(view[BATCH_HEADER_SIZE:end])
-        records = _decode_records(data, header.records_count, base_offset, header.base_timestamp)
+        records = _decode_records(data, header.records_count, base_offset, header.base_timestamp, make)
     except CorruptRecordError as exc:
         raise _corrupt(base_offset, str(exc.args[0]) if exc.args else "undecodable") from None
     except (IndexError, ValueError, TypeError) as exc:

@@ -27,13 +27,12 @@ from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 from kafkakit.client.config import resolve_config
-from kafkakit.client.consumer.assignors import resolve_assignors
 from kafkakit.client.consumer.coordinator import ConsumerGroupMetadata
 from kafkakit.client.consumer.core import ConsumerCore
 from kafkakit.client.consumer.fetcher import EARLIEST, LATEST, FetchedBatch
-from kafkakit.client.consumer.records import ConsumerRecord, make_deserializer
+from kafkakit.client.consumer.records import ConsumerRecord
 from kafkakit.client.loop import LoopThread
-from kafkakit.errors import IllegalStateError, KafkaConfigurationError, KafkaTimeoutError
+from kafkakit.errors import IllegalStateError, KafkaTimeoutError
 from kafkakit.structs import OffsetAndMetadata, OffsetAndTimestamp, TopicPartition
 
 __all__ = ["KafkaConsumer"]
@@ -115,27 +114,11 @@ class _Bridge:
                 self.listening.remove(myq)
 
 
-def _validate_strategy(cfg: dict[str, Any]) -> None:
-    resolve_assignors(cfg["partition_assignment_strategy"])
-    for key in ("key_deserializer", "value_deserializer"):
-        try:
-            make_deserializer(cfg[key])
-        except TypeError as exc:
-            raise KafkaConfigurationError(f"invalid value for {key}: {exc}") from None
-    if cfg["group_instance_id"] is not None:
-        if not isinstance(cfg["group_instance_id"], str) or not cfg["group_instance_id"]:
-            raise KafkaConfigurationError(
-                f"invalid value for group_instance_id: {cfg['group_instance_id']!r} (expected a non-empty string)"
-            )
-        if cfg["group_id"] is None:
-            raise KafkaConfigurationError("group_instance_id needs a group_id")
-
-
 class KafkaConsumer:
     """Consume records from Kafka (kafka-python's API; see ../shared/spec/api.md)."""
 
     def __init__(self, *topics: str, **configs: Any) -> None:
-        self.config = resolve_config("consumer", configs, extra_validators=[_validate_strategy])
+        self.config = resolve_config("consumer", configs)
         ct = self.config["consumer_timeout_ms"]
         self._consumer_timeout = math.inf if ct is None or math.isinf(ct) else ct / 1000.0
         self._closed = False
@@ -211,16 +194,6 @@ class KafkaConsumer:
 
     # --- consuming --------------------------------------------------------------------------------------
 
-    def _fast_path_ok(self) -> bool:
-        coord = self._core.coordinator
-        if coord is None:
-            return True
-        now = time.monotonic()
-        if coord.need_poll_work(now):
-            return False
-        coord.last_poll = now
-        return True
-
     def poll(
         self, timeout_ms: float = 0, max_records: int | None = None, update_offsets: bool = True
     ) -> dict[TopicPartition, list[ConsumerRecord]]:
@@ -235,7 +208,7 @@ class KafkaConsumer:
         core = self._core
         if self._iter_batch is not None:
             self._requeue_iteration()
-        if core.fetcher.buffer and self._fast_path_ok():
+        if core.fetcher.buffer and core.can_drain_now():
             records = core.fetcher.drain(max_records, update_offsets)
             if records:
                 return records
@@ -275,7 +248,7 @@ class KafkaConsumer:
         consumed = fetcher.metrics.records_consumed
         idle_since = time.monotonic()
         while True:
-            batch = take() if buffer and self._fast_path_ok() else None
+            batch = take() if buffer and core.can_drain_now() else None
             if batch is None:
                 if self._closed:
                     return

@@ -276,6 +276,20 @@ class ConsumerCore:
             except Exception:  # noqa: BLE001 - a user callback must not break polling
                 log.exception("offset commit callback %r raised", callback)
 
+    def can_drain_now(self) -> bool:
+        """True when buffered records may be handed out without entering ``poll`` (no rebalance,
+        commit or heartbeat work is due); counts as a poll for max_poll_interval_ms. The facades'
+        fast paths (sync iterator, aio getone / ``async for``) take records straight from
+        ``fetcher`` when this holds."""
+        coord = self.coordinator
+        if coord is None:
+            return True
+        now = time.monotonic()
+        if coord.need_poll_work(now):
+            return False
+        coord.last_poll = now
+        return True
+
     async def poll(
         self, timeout: float, max_records: int | None = None, update_offsets: bool = True
     ) -> dict[TopicPartition, list[ConsumerRecord]]:

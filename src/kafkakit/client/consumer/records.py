@@ -10,11 +10,10 @@ and inactive again at their ABORT marker. Every other batch is decoded whole by
 one list comprehension (``tuple.__new__``, no per-record function calls) when no deserializer is
 configured; records before the fetch offset (the head of a compressed batch) are dropped.
 
-Hot path: for v2 batches without deserializers the records are parsed straight into ConsumerRecord
-tuples by ``_records_v2`` (one pass, no intermediate Record tuples), after the codec's CRC check and
-decompression; any oddity there (a malformed record, a length that does not add up) falls back to
-``decode_batch``, which raises the codec's precise CorruptRecordError. The tests hold it to produce
-exactly what ``decode_batch`` produces. While a partition's records are decoded the cyclic garbage
+Hot path: for v2 batches without deserializers ``decode_batch`` is handed a ``make`` that builds
+ConsumerRecord tuples straight from each record's fields, so the codec's one record parser yields
+them in one pass (no intermediate Record tuples) with the codec's CRC check, decompression and
+errors. The tests hold the result to match ``decode_batch``'s plain Records field for field. While a partition's records are decoded the cyclic garbage
 collector is paused (when it was enabled, and re-enabled right after): records hold no cycles, and
 the collections that allocating tens of thousands of tuples would trigger double the decode time.
 
@@ -34,16 +33,13 @@ from typing import Any, NamedTuple
 
 from kafkakit.errors import CorruptRecordError, KafkaError
 from kafkakit.record import (
-    BATCH_HEADER_SIZE,
-    LOG_OVERHEAD,
     BatchHeader,
     ControlRecordType,
-    batch_crc_ok,
     decode_batch,
     decode_control_record_key,
-    decompress,
     iter_batches,
 )
+from kafkakit.record.batch import RecordMaker
 from kafkakit.structs import TopicPartition
 
 __all__ = ["ConsumerRecord", "DecodedPartition", "RecordDeserializationError", "decode_partition"]
@@ -174,17 +170,14 @@ def _decode_partition(
             elif header.magic >= 2 and attributes & 0x20:
                 next_offset = batch_next
                 continue
-            if key_deserializer is None and value_deserializer is None and header.magic == 2:
-                fast = _fast_batch(view, header, check_crcs, topic, partition)
-                if fast is not None:
-                    total += len(view)
-                    if fast and fast[0][2] < fetch_offset:
-                        fast = [r for r in fast if r[2] >= fetch_offset]
-                    out.extend(fast)
-                    next_offset = max(next_offset, batch_next)
-                    continue
+            direct = key_deserializer is None and value_deserializer is None and header.magic == 2
             try:
-                bh, recs = decode_batch(view, check_crc=check_crcs)
+                if direct:  # the codec builds the ConsumerRecords itself: one pass, no Record tuples
+                    bh, recs = decode_batch(
+                        view, check_crc=check_crcs, make=_consumer_record_maker(topic, partition, header)
+                    )
+                else:
+                    bh, recs = decode_batch(view, check_crc=check_crcs)
             except CorruptRecordError as exc:
                 detail = str(exc.args[0]) if exc.args else "corrupt batch"
                 err = CorruptRecordError(
@@ -192,6 +185,12 @@ def _decode_partition(
                 )
                 return DecodedPartition(out, next_offset, err, total)
             total += len(view)
+            if direct:
+                if recs and recs[0][2] < fetch_offset:
+                    recs = [r for r in recs if r[2] >= fetch_offset]
+                out.extend(recs)
+                next_offset = max(next_offset, batch_next)
+                continue
             ts_type = (bh.attributes >> 3) & 1 if bh.magic >= 1 else -1
             epoch = bh.partition_leader_epoch if bh.magic >= 2 else -1
             if recs and recs[0][0] < fetch_offset:
@@ -267,6 +266,44 @@ def _decode_partition(
     return DecodedPartition(out, next_offset, None, total)
 
 
+def _consumer_record_maker(topic: str, partition: int, header: BatchHeader) -> RecordMaker:
+    """``decode_batch``'s ``make`` for one v2 batch: its records as ConsumerRecords."""
+    ts_type = (header.attributes >> 3) & 1
+    epoch = header.partition_leader_epoch
+
+    def make(
+        offset: int,
+        timestamp: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: list[tuple[str, bytes | None]],
+        _size: int,
+        key_size: int,
+        value_size: int,
+        header_size: int,
+    ) -> ConsumerRecord:
+        return _new(
+            _CR,
+            (
+                topic,
+                partition,
+                offset,
+                timestamp,
+                ts_type,
+                key,
+                value,
+                headers,
+                None,
+                key_size,
+                value_size,
+                header_size,
+                epoch,
+            ),
+        )
+
+    return make
+
+
 def _is_abort_marker(view: memoryview, check_crcs: bool) -> bool:
     try:
         _h, recs = decode_batch(view, check_crc=check_crcs)
@@ -276,216 +313,3 @@ def _is_abort_marker(view: memoryview, check_crcs: bool) -> bool:
     except (CorruptRecordError, ValueError):
         return False
     return bool(kind == ControlRecordType.ABORT)
-
-
-# ----------------------------------------------------------------------------- the v2 hot path
-
-# value of a 1- or 2-byte zigzag varint b0 [b1], indexed by (b1 << 7) | (b0 & 0x7f)
-_UNZZ: list[int] = [(n >> 1) ^ -(n & 1) for n in range(1 << 14)]
-
-
-def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    result = 0
-    shift = 0
-    while True:
-        b = data[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return (result >> 1) ^ -(result & 1), pos
-        shift += 7
-        if shift > 63:
-            raise ValueError("varint longer than 10 bytes")
-
-
-def _headers(data: bytes, pos: int) -> tuple[list[tuple[str, bytes | None]], int, int]:
-    count, pos = _varint(data, pos)
-    if count < 0:
-        raise ValueError("negative header count")
-    out: list[tuple[str, bytes | None]] = []
-    size = 0
-    for _ in range(count):
-        klen, pos = _varint(data, pos)
-        if klen < 0:
-            raise ValueError("negative header key length")
-        key = data[pos : pos + klen].decode()
-        pos += klen
-        vlen, pos = _varint(data, pos)
-        if vlen >= 0:
-            val: bytes | None = data[pos : pos + vlen]
-            pos += vlen
-            size += klen + vlen
-        elif vlen == -1:
-            val = None
-            size += klen
-        else:
-            raise ValueError("header value length below -1")
-        out.append((key, val))
-    return out, pos, size if out else -1
-
-
-def _fast_batch(
-    view: memoryview, header: BatchHeader, check_crcs: bool, topic: str, partition: int
-) -> list[ConsumerRecord] | None:
-    """ConsumerRecords of one v2 batch, or None to let ``decode_batch`` handle (and report) it."""
-    end = LOG_OVERHEAD + header.batch_length
-    if end > len(view) or header.batch_length < BATCH_HEADER_SIZE - LOG_OVERHEAD:
-        return None
-    if check_crcs and not batch_crc_ok(view):
-        return None
-    codec = header.attributes & 0x07
-    try:
-        data = decompress(codec, view[BATCH_HEADER_SIZE:end]) if codec else bytes(view[BATCH_HEADER_SIZE:end])
-        ts_type = (header.attributes >> 3) & 1
-        recs = _records_v2(
-            data,
-            header.records_count,
-            header.base_offset,
-            header.base_timestamp,
-            topic,
-            partition,
-            ts_type,
-            header.partition_leader_epoch,
-        )
-    except (CorruptRecordError, IndexError, ValueError, UnicodeDecodeError):
-        return None
-    if recs is None:
-        return None
-    if ts_type:  # LogAppendTime: every record carries the batch's max timestamp
-        max_ts = header.max_timestamp
-        recs = [r._replace(timestamp=max_ts) for r in recs]
-    return recs
-
-
-def _records_v2(
-    data: bytes,
-    count: int,
-    base_offset: int,
-    base_ts: int,
-    topic: str,
-    partition: int,
-    ts_type: int,
-    epoch: int,
-) -> list[ConsumerRecord] | None:
-    """Parse ``count`` v2 records filling ``data`` exactly into ConsumerRecords (None if they do not)."""
-    if count < 0 or count * 7 > len(data):
-        return None
-    unzz = _UNZZ
-    new = _new
-    cr = _CR
-    out: list[ConsumerRecord] = []
-    ap = out.append
-    pos = 0
-    for _ in range(count):
-        # length, then the attributes byte (unused)
-        b = data[pos]
-        if b < 0x80:
-            end = pos + 1 + unzz[b]
-            pos += 2
-        else:
-            b1 = data[pos + 1]
-            if b1 < 0x80:
-                end = pos + 2 + unzz[(b1 << 7) | (b & 0x7F)]
-                pos += 3
-            else:
-                length, pos = _varint(data, pos)
-                end = pos + length
-                pos += 1
-        # timestamp delta
-        b = data[pos]
-        if b < 0x80:
-            tsd = unzz[b]
-            pos += 1
-        else:
-            b1 = data[pos + 1]
-            if b1 < 0x80:
-                tsd = unzz[(b1 << 7) | (b & 0x7F)]
-                pos += 2
-            else:
-                tsd, pos = _varint(data, pos)
-        # offset delta
-        b = data[pos]
-        if b < 0x80:
-            od = unzz[b]
-            pos += 1
-        else:
-            b1 = data[pos + 1]
-            if b1 < 0x80:
-                od = unzz[(b1 << 7) | (b & 0x7F)]
-                pos += 2
-            else:
-                od, pos = _varint(data, pos)
-        # key
-        b = data[pos]
-        if b == 1:
-            key = None
-            ks = -1
-            pos += 1
-        else:
-            if b < 0x80:
-                ks = unzz[b]
-                pos += 1
-            else:
-                b1 = data[pos + 1]
-                if b1 < 0x80:
-                    ks = unzz[(b1 << 7) | (b & 0x7F)]
-                    pos += 2
-                else:
-                    ks, pos = _varint(data, pos)
-            if ks < 0:
-                return None
-            key = data[pos : pos + ks]
-            pos += ks
-        # value
-        b = data[pos]
-        if b == 1:
-            value = None
-            vs = -1
-            pos += 1
-        else:
-            if b < 0x80:
-                vs = unzz[b]
-                pos += 1
-            else:
-                b1 = data[pos + 1]
-                if b1 < 0x80:
-                    vs = unzz[(b1 << 7) | (b & 0x7F)]
-                    pos += 2
-                else:
-                    vs, pos = _varint(data, pos)
-            if vs < 0:
-                return None
-            value = data[pos : pos + vs]
-            pos += vs
-        # headers
-        if data[pos] == 0:
-            pos += 1
-            headers: list[tuple[str, bytes | None]] = []
-            hs = -1
-        else:
-            headers, pos, hs = _headers(data, pos)
-        if pos != end:
-            return None
-        ap(
-            new(
-                cr,
-                (
-                    topic,
-                    partition,
-                    base_offset + od,
-                    base_ts + tsd,
-                    ts_type,
-                    key,
-                    value,
-                    headers,
-                    None,
-                    ks,
-                    vs,
-                    hs,
-                    epoch,
-                ),
-            )
-        )
-    if pos != len(data):
-        return None
-    return out
