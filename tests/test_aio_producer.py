@@ -148,7 +148,7 @@ def test_serializers_and_type_errors(bootstrap: str, topic_name: str) -> None:
     assert (got[0].key(), json.loads(got[0].value())) == (b"k", {"n": 1})
 
 
-def test_acks_zero_and_all(bootstrap: str, topic_name: str) -> None:
+def test_acks_zero_and_all(bootstrap: str, bootstrap_broker: str, topic_name: str) -> None:
     topic = make_topic(bootstrap, topic_name)
 
     async def body() -> None:
@@ -158,7 +158,13 @@ def test_acks_zero_and_all(bootstrap: str, topic_name: str) -> None:
             assert (await pall.send_and_wait(topic, b"all")).offset >= 0
 
     run(body())
-    assert len(ck_read(bootstrap, topic, 4)) == 4
+    if bootstrap_broker == "tansu":
+        # acks=0 is fire-and-forget: tansu may drop requests still queued when the producer's
+        # connection closes (Kafka and the embedded broker serve what arrived before the close)
+        values = [m.value() for m in ck_read(bootstrap, topic, 4, timeout=5.0)]
+        assert values[-1] == b"all" and values[:-1] == [b"a0"] * (len(values) - 1)
+    else:
+        assert [m.value() for m in ck_read(bootstrap, topic, 4)] == [b"a0"] * 3 + [b"all"]
 
 
 def test_max_request_size_fails_the_future(bootstrap: str, topic_name: str) -> None:
