@@ -7,6 +7,7 @@ returns, since both run the same core.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -57,7 +58,14 @@ def test_topic_lifecycle(bootstrap: str, bootstrap_broker: str, topic_name: str)
             assert wire_partitions(bootstrap, topic_name) == 2
             if bootstrap_broker != "tansu":  # tansu has no CreatePartitions
                 await a.create_partitions({topic_name: NewPartitions(3)})
-                (desc,) = await a.describe_topics([topic_name])
+                # Kafka answers once the controller accepted; on a multi-broker cluster the broker
+                # asked for metadata may learn of the new partition a moment later
+                deadline = asyncio.get_running_loop().time() + 30
+                while True:
+                    (desc,) = await a.describe_topics([topic_name])
+                    if len(desc["partitions"]) == 3 or asyncio.get_running_loop().time() > deadline:
+                        break
+                    await asyncio.sleep(0.1)
                 assert len(desc["partitions"]) == 3
             deleted = await a.delete_topics([topic_name])
             assert [(r["name"], r["error_code"]) for r in deleted["topics"]] == [(topic_name, 0)]
