@@ -13,7 +13,8 @@ and integers big-endian:
   added to the open transaction, applied to the group only when it commits;
 - REMOVE: transactional id (an expired id is forgotten).
 
-``load()`` replays the file, stops at the first torn or corrupt entry (an interrupted write) and
+The file mechanics (framing, writing, fsync, torn-tail recovery, compaction) are
+``record_log.RecordLog``'s. ``load()`` replays the file, stops at the first torn or corrupt entry (an interrupted write) and
 rewrites it compacted (one STATE, plus OFFSETS while a transaction is open, per id) through a
 temporary file, fsync and rename; ``maybe_compact`` does the same once the file has grown to four
 times its compacted size. Writes go to the OS with ``os.write`` before the caller changes memory
@@ -27,20 +28,15 @@ loop on fsync.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import os
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from crc32c import crc32c
-
-from kafkakit.broker.durability import PendingSync, fsync_dir, fsync_file
 from kafkakit.broker.offsets_store import CommittedOffset
+from kafkakit.broker.record_log import Reader, RecordLog, frame, put_str
 
 log = logging.getLogger("kafkakit.broker.txn")
 
@@ -61,7 +57,6 @@ __all__ = [
 TXN_LOG_FILE = "transactions.log"
 MAGIC = b"KKTXNS"
 FORMAT_VERSION = 1
-_HEADER = MAGIC + struct.pack(">H", FORMAT_VERSION)
 ROLL_MIN_BYTES = 1024 * 1024
 MAX_ENTRY_BYTES = 64 * 1024 * 1024
 
@@ -79,7 +74,6 @@ _STATE = 1
 _OFFSETS = 2
 _REMOVE = 3
 
-_U32x2 = struct.Struct(">II")
 _I32 = struct.Struct(">i")
 _B = struct.Struct(">B")
 _STATE_FIELDS = struct.Struct(">qhhqiBqq")  # pid, epoch, last epoch, prev pid, timeout, state, start, update
@@ -125,23 +119,13 @@ class TxnMetadata:
 # ---------------------------------------------------------------- encoding
 
 
-def _str(out: list[bytes], s: str | None) -> None:
-    if s is None:
-        out.append(_I32.pack(-1))
-    else:
-        b = s.encode("utf-8")
-        out.append(_I32.pack(len(b)))
-        out.append(b)
-
-
 def _frame(parts: list[bytes]) -> bytes:
-    payload = b"".join(parts)
-    return _U32x2.pack(len(payload), crc32c(payload)) + payload
+    return frame(b"".join(parts))
 
 
 def encode_state(m: TxnMetadata) -> bytes:
     out = [_B.pack(_STATE)]
-    _str(out, m.transactional_id)
+    put_str(out, m.transactional_id)
     out.append(
         _STATE_FIELDS.pack(
             m.producer_id,
@@ -156,11 +140,11 @@ def encode_state(m: TxnMetadata) -> bytes:
     )
     out.append(_I32.pack(len(m.partitions)))
     for topic, partition in sorted(m.partitions):
-        _str(out, topic)
+        put_str(out, topic)
         out.append(_I32.pack(partition))
     out.append(_I32.pack(len(m.groups)))
     for group in sorted(m.groups):
-        _str(out, group)
+        put_str(out, group)
     return _frame(out)
 
 
@@ -170,59 +154,28 @@ def encode_offsets(
     body: list[bytes] = []
     n = 0
     for topic, partition, c in items:
-        _str(body, topic)
+        put_str(body, topic)
         body.append(_OFFSET.pack(partition, c.offset, c.leader_epoch, c.commit_timestamp_ms))
-        _str(body, c.metadata)
+        put_str(body, c.metadata)
         n += 1
     out = [_B.pack(_OFFSETS)]
-    _str(out, txn_id)
+    put_str(out, txn_id)
     out.append(_PID_EPOCH.pack(pid, epoch))
-    _str(out, group)
+    put_str(out, group)
     out.append(_I32.pack(n))
     return _frame(out + body)
 
 
 def encode_remove(txn_id: str) -> bytes:
     out = [_B.pack(_REMOVE)]
-    _str(out, txn_id)
+    put_str(out, txn_id)
     return _frame(out)
-
-
-class _Reader:
-    __slots__ = ("buf", "pos")
-
-    def __init__(self, buf: bytes) -> None:
-        self.buf = buf
-        self.pos = 0
-
-    def string(self) -> str | None:
-        (n,) = _I32.unpack_from(self.buf, self.pos)
-        self.pos += 4
-        if n < 0:
-            return None
-        end = self.pos + n
-        if end > len(self.buf):
-            raise ValueError("a string runs past the entry")
-        s = self.buf[self.pos : end].decode("utf-8")
-        self.pos = end
-        return s
-
-    def text(self) -> str:
-        s = self.string()
-        if s is None:
-            raise ValueError("null where a string is required")
-        return s
-
-    def unpack(self, st: struct.Struct) -> tuple[Any, ...]:
-        values = st.unpack_from(self.buf, self.pos)
-        self.pos += st.size
-        return values
 
 
 def apply_entry(txns: dict[str, TxnMetadata], payload: bytes) -> None:
     """Replay one entry into ``txns``; raises ValueError/struct.error/UnicodeDecodeError when it is
     malformed."""
-    r = _Reader(payload)
+    r = Reader(payload)
     (kind,) = r.unpack(_B)
     txn_id = r.text()
     if kind == _STATE:
@@ -271,207 +224,59 @@ def apply_entry(txns: dict[str, TxnMetadata], payload: bytes) -> None:
         txns.pop(txn_id, None)
     else:
         raise ValueError(f"unknown entry kind {kind}")
-    if r.pos != len(payload):
-        raise ValueError(f"{len(payload) - r.pos} unexpected bytes at the end of the entry")
+    r.end()
 
 
-def snapshot(txns: Iterable[TxnMetadata]) -> bytes:
-    """The compacted file content holding ``txns``."""
-    out = [_HEADER]
+def snapshot(txns: Iterable[TxnMetadata]) -> list[bytes]:
+    """The compacted file's entries holding ``txns`` (the header is ``RecordLog``'s)."""
+    out: list[bytes] = []
     for m in txns:
         out.append(encode_state(m))
         if m.open:
             for group, offsets in m.pending_offsets.items():
                 items = [(t, p, c) for (t, p), c in offsets.items()]
                 out.append(encode_offsets(m.transactional_id, m.producer_id, m.producer_epoch, group, items))
-    return b"".join(out)
+    return out
 
 
 # ---------------------------------------------------------------- the file
 
 
-class _Fd:
-    __slots__ = ("fd",)
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-
-    def fileno(self) -> int:
-        return self.fd
-
-
-class TxnLog:
+class TxnLog(RecordLog):
     """The append-only file behind the coordinator. Event-loop thread only (``load`` may run in a
-    worker thread before use)."""
+    worker thread before use). ``flush``/``close``/``begin_sync`` (a ``durability.Syncable``) come
+    from ``RecordLog``."""
+
+    magic = MAGIC
+    version = FORMAT_VERSION
+    what = "transaction log"
+    error = TxnLogError
+    max_entry_bytes = MAX_ENTRY_BYTES
 
     def __init__(self, path: Path, *, fsync: bool = False, committer: Any = None) -> None:
-        self.path = path
-        self.fsync = fsync
-        self._committer = committer
-        self._fd: int | None = None
-        self._size = 0
-        self._roll_at = ROLL_MIN_BYTES
-        self._written = 0
-        self._synced = 0
-        self._inflight = 0
-        self._retired: list[int] = []
-        self._closed = False
+        super().__init__(path, roll_min_bytes=ROLL_MIN_BYTES, fsync=fsync, committer=committer)
 
     def load(self) -> dict[str, TxnMetadata]:
         """Replay the file (if any), rewrite it compacted, return the metadata by transactional id."""
-        path = self.path
         txns: dict[str, TxnMetadata] = {}
-        try:
-            data = path.read_bytes() if path.exists() else b""
-        except OSError as exc:
-            raise TxnLogError(f"cannot read the transaction log {path}: {exc}") from exc
-        if data:
-            if len(data) < len(_HEADER) or data[: len(MAGIC)] != MAGIC:
-                raise TxnLogError(f"{path} is not a kafkakit transaction log (bad header)")
-            (version,) = struct.unpack_from(">H", data, len(MAGIC))
-            if version != FORMAT_VERSION:
-                raise TxnLogError(
-                    f"{path} has format version {version}; this kafkakit reads {FORMAT_VERSION}"
-                )
-            pos = len(_HEADER)
-            while pos + 8 <= len(data):
-                length, crc = _U32x2.unpack_from(data, pos)
-                end = pos + 8 + length
-                if length > MAX_ENTRY_BYTES or end > len(data) or crc32c(data[pos + 8 : end]) != crc:
-                    break
-                try:
-                    apply_entry(txns, data[pos + 8 : end])
-                except (ValueError, struct.error, UnicodeDecodeError) as exc:
-                    log.warning(
-                        "%s: entry at byte %d is unreadable (%s); ignoring it and what follows",
-                        path,
-                        pos,
-                        exc,
-                    )
-                    break
-                pos = end
-            if pos < len(data):
-                log.warning(
-                    "%s: dropped %d bytes after the last intact entry (at byte %d): an interrupted write",
-                    path,
-                    len(data) - pos,
-                    pos,
-                )
-        self._rewrite(txns.values())
+        self.replay(lambda payload: apply_entry(txns, payload), log)
+        self.rewrite(snapshot(txns.values()))
         return txns
 
     # ------------------------------------------------------------ writes
 
     def write_state(self, m: TxnMetadata) -> None:
         """Append ``m``'s metadata (to the OS before returning; OSError with nothing written)."""
-        self._append(encode_state(m))
+        self.append(encode_state(m))
 
     def write_offsets(
         self, m: TxnMetadata, group: str, items: list[tuple[str, int, CommittedOffset]]
     ) -> None:
-        self._append(encode_offsets(m.transactional_id, m.producer_id, m.producer_epoch, group, items))
+        self.append(encode_offsets(m.transactional_id, m.producer_id, m.producer_epoch, group, items))
 
     def write_remove(self, txn_id: str) -> None:
-        self._append(encode_remove(txn_id))
-
-    def _append(self, entry: bytes) -> None:
-        if self._closed or self._fd is None:
-            raise TxnLogError(f"the transaction log {self.path} is not open")
-        fd = self._fd
-        view = memoryview(entry)
-        try:
-            while view:
-                view = view[os.write(fd, view) :]
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.ftruncate(fd, self._size)  # no torn entry may stay before a later one
-            raise
-        self._size += len(entry)
-        self._written += 1
+        self.append(encode_remove(txn_id))
 
     def maybe_compact(self, txns: Iterable[TxnMetadata]) -> None:
         """Rewrite the file compacted once it grew enough (call with the current metadata)."""
-        if self._fd is not None and self._size >= self._roll_at:
-            try:
-                self._rewrite(txns)
-            except TxnLogError:
-                log.exception("compacting %s failed; appending to the old file", self.path)
-                self._roll_at = self._size * 2
-
-    def _rewrite(self, txns: Iterable[TxnMetadata]) -> None:
-        path = self.path
-        tmp = path.with_name(path.name + ".tmp")
-        data = snapshot(txns)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, path)
-            fsync_dir(path.parent)
-            new_fd = os.open(path, os.O_WRONLY | os.O_APPEND)
-        except OSError as exc:
-            raise TxnLogError(f"cannot write the transaction log {path}: {exc}") from exc
-        if self._fd is not None:
-            self._retired.append(self._fd)
-        self._fd = new_fd
-        self._size = len(data)
-        self._roll_at = max(ROLL_MIN_BYTES, 4 * len(data))
-        self._synced = self._written  # the new file was fsynced with everything in it
-        self._close_retired()
-
-    # ------------------------------------------------------------ durability
-
-    async def flush(self) -> None:
-        """Wait until everything written so far is fsynced (a no-op without ``fsync``)."""
-        if not self.fsync or self._fd is None or self._synced >= self._written:
-            return
-        if self._committer is not None:
-            await self._committer.sync(self)
-            return
-        pending = self.begin_sync()
-        if pending is not None:
-            await asyncio.get_running_loop().run_in_executor(None, fsync_file, pending.files[0].fileno())
-            pending.done()
-
-    def begin_sync(self) -> PendingSync | None:
-        """``durability.Syncable``: the file holding unsynced entries, or None."""
-        if self._fd is None or self._synced >= self._written:
-            return None
-        upto = self._written
-        self._inflight += 1
-        finished = [False]
-
-        def done() -> None:
-            self._synced = max(self._synced, upto)
-            if not finished[0]:
-                finished[0] = True
-                self._inflight -= 1
-            self._close_retired()
-
-        return PendingSync([_Fd(self._fd)], done)
-
-    def _close_retired(self) -> None:
-        if self._inflight:
-            return  # an fsync thread may still hold one of them
-        while self._retired:
-            with contextlib.suppress(OSError):
-                os.close(self._retired.pop())
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        fd, self._fd = self._fd, None
-        if fd is not None:
-            with contextlib.suppress(OSError):
-                if self.fsync:
-                    os.fsync(fd)
-            self._retired.append(fd)
-        self._inflight = 0
-        self._close_retired()
+        self.compact_if_grown(lambda: snapshot(txns))
