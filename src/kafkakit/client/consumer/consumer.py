@@ -257,9 +257,10 @@ class KafkaConsumer:
                     return
                 try:
                     batch = self._run(core.next_batch(min(remaining, _FOREVER)), listeners=True)
-                except IllegalStateError:
+                except (IllegalStateError, concurrent.futures.CancelledError):
+                    # closed from another thread while waiting: close() fails or cancels the wait
                     if self._closed or core.closed:
-                        return  # closed from another thread while waiting
+                        return
                     raise
                 finally:
                     core.run_commit_callbacks()
