@@ -22,7 +22,7 @@ from kafkakit.errors import (
     TopicAlreadyExistsError,
 )
 from kafkakit.structs import OffsetAndMetadata, TopicPartition
-from tests.infra import free_port, metadata, parse_bootstrap
+from tests.infra import free_port, metadata, parse_bootstrap, wait_until
 from tests.test_aio_support import ck, ck_produce, run, thread_ids
 
 
@@ -91,16 +91,29 @@ def test_configs(bootstrap: str, bootstrap_broker: str, topic_name: str) -> None
             await a.alter_configs(
                 [ConfigResource(ConfigResourceType.TOPIC, topic_name, {"retention.ms": "2000000"})]
             )
-            return await a.describe_configs([res])
+            # On a KRaft cluster the controller has the change when alter_configs returns; the broker
+            # asked next may apply it from the metadata log a moment later. Poll, bounded.
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 30
+            while True:
+                got = await a.describe_configs([res])
+                if got["topic"][topic_name]["retention.ms"]["value"] == "2000000" or loop.time() > deadline:
+                    return got
+                await asyncio.sleep(0.2)
 
     after = run(body())
     assert after["topic"][topic_name]["retention.ms"]["value"] == "2000000"
     from confluent_kafka.admin import ConfigResource as CkResource
 
     peer = ck_admin(bootstrap)
-    fut = peer.describe_configs([CkResource("topic", topic_name)])
-    (entries,) = [f.result(10) for f in fut.values()]
-    assert entries["retention.ms"].value == "2000000"
+
+    def peer_value() -> str | None:  # librdkafka may ask a broker that applies the change later still
+        fut = peer.describe_configs([CkResource("topic", topic_name)])
+        (entries,) = [f.result(10) for f in fut.values()]
+        value: str = entries["retention.ms"].value
+        return value if value == "2000000" else None
+
+    assert wait_until(peer_value, timeout=30, what="altered config seen by librdkafka") == "2000000"
 
 
 def test_cluster_and_api_versions(bootstrap: str) -> None:
