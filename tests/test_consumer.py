@@ -266,6 +266,40 @@ def test_deserializer_error_keeps_the_position(bootstrap: str, topic: str) -> No
     c.close()
 
 
+def test_large_fetches_decoded_in_chunks_keep_order_and_errors(bootstrap: str, topic: str) -> None:
+    """A response of several MB is decoded lazily in ~1 MB chunks: every record once, in order; an
+    error in a later chunk stops exactly at its record, for iteration and for poll()."""
+    n, bad = 3000, 2500
+    payload = [b"%06d" % i + b"." * 994 if i != bad else b"bad" for i in range(n)]
+    produce(bootstrap, topic, [{"value": v, "partition": 0} for v in payload])
+    tp = TopicPartition(topic, 0)
+
+    def as_int(b: bytes) -> int:
+        return int(b[:6])
+
+    big = {"max_partition_fetch_bytes": 8 << 20, "fetch_max_bytes": 16 << 20}
+    c = consumer(bootstrap, value_deserializer=as_int, **big)
+    c.assign([tp])
+    got = []
+    with pytest.raises(RecordDeserializationError) as info:
+        for msg in c:
+            got.append((msg.offset, msg.value))
+    assert got == [(i, i) for i in range(bad)]
+    assert info.value.offset == bad and c.position(tp) == bad
+    c.seek(tp, bad + 1)
+    rest = drain(c, n - bad - 1)
+    assert [(r.offset, r.value) for r in rest] == [(i, i) for i in range(bad + 1, n)]
+    # poll() meets the same error at the same place, with max_poll_records cutting across chunks
+    c.seek(tp, 0)
+    polled = []
+    with pytest.raises(RecordDeserializationError) as info:
+        while True:
+            for recs in c.poll(timeout_ms=1000, max_records=333).values():
+                polled.extend(r.offset for r in recs)
+    assert polled == list(range(bad)) and info.value.offset == bad
+    c.close()
+
+
 def test_auto_offset_reset_policies(bootstrap: str, topic: str, bootstrap_broker: str) -> None:
     produce(bootstrap, topic, [{"value": b"x", "partition": 0}] * 5, one_by_one=True)
     tp = TopicPartition(topic, 0)

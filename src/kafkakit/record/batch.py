@@ -19,7 +19,7 @@ name in the public API below: the producer, the consumer and the broker are writ
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Final, NamedTuple
 
 from crc32c import crc32c
@@ -532,15 +532,18 @@ def set_partition_leader_epoch(batch: bytearray | memoryview, pos: int, epoch: i
 # decode
 
 
-RecordMaker = Callable[[int, int, bytes | None, bytes | None, HeaderList, int, int, int, int], Any]
-"""Builds one decoded record from (offset, timestamp, key, value, headers, size_in_bytes,
-serialized key size, serialized value size, serialized header size); sizes are -1 for None/none."""
+ConsumerLayout = tuple[type, str, int, int, int]
+"""``(cls, topic, partition, timestamp_type, leader_epoch)``: decode a v2 batch's records straight
+into ``cls`` tuples of kafka-python's ConsumerRecord layout -- (topic, partition, offset, timestamp,
+timestamp_type, key, value, headers, checksum=None, serialized_key_size, serialized_value_size,
+serialized_header_size, leader_epoch), sizes -1 for None/no headers -- in the one parsing pass,
+without a Python call per record (the consumer's fetch path)."""
 
 
 def _decode_records(
-    data: bytes, count: int, base_offset: int, base_ts: int, make: RecordMaker | None = None
+    data: bytes, count: int, base_offset: int, base_ts: int, into: ConsumerLayout | None = None
 ) -> list[Any]:
-    """Parse ``count`` records filling ``data`` exactly: Record tuples, or whatever ``make`` builds.
+    """Parse ``count`` records filling ``data`` exactly: Record tuples, or ConsumerRecords (``into``).
 
     The one v2 record parser (``decode_batch`` and the consumer's fetch path both use it). Raises
     IndexError/ValueError on garbage.
@@ -549,7 +552,9 @@ def _decode_records(
         raise ValueError(f"records count {count} does not fit in {len(data)} bytes")
     unzz = _UNZIGZAG
     new = _tuple_new
-    rec_cls = Record
+    rec_cls: type = Record
+    if into is not None:
+        rec_cls, topic, partition, ts_type, epoch = into
     out: list[Any] = []
     ap = out.append
     pos = 0
@@ -651,10 +656,29 @@ def _decode_records(
             raise ValueError(
                 f"record at offset delta {od} declares {length} bytes but holds {pos - end + length}"
             )
-        if make is None:
+        if into is None:
             ap(new(rec_cls, (base_offset + od, base_ts + tsd, key, value, headers, pos - start, None)))
         else:
-            ap(make(base_offset + od, base_ts + tsd, key, value, headers, pos - start, ks, vs, hs))
+            ap(
+                new(
+                    rec_cls,
+                    (
+                        topic,
+                        partition,
+                        base_offset + od,
+                        base_ts + tsd,
+                        ts_type,
+                        key,
+                        value,
+                        headers,
+                        None,
+                        ks,
+                        vs,
+                        hs,
+                        epoch,
+                    ),
+                )
+            )
     if pos != len(data):
         raise ValueError(f"{len(data) - pos} bytes left over after {count} records")
     return out
@@ -665,13 +689,13 @@ def decode_batch(
     *,
     check_crc: bool = True,
     max_uncompressed_size: int | None = None,
-    make: RecordMaker | None = None,
+    into: ConsumerLayout | None = None,
 ) -> tuple[BatchHeader, list[Any]]:
     """Decode the batch starting at byte 0 of ``batch``: its header and all its records.
 
-    The records are ``Record`` tuples, or (v2 batches only) what ``make`` builds from each one's
-    fields (see ``RecordMaker``; it must return a NamedTuple when the batch uses LogAppendTime).
-    Legacy entries ignore ``make``.
+    The records are ``Record`` tuples, or (v2 batches only, ``into``) ConsumerRecord-layout tuples
+    (see ``ConsumerLayout``; its class must be a NamedTuple with a ``timestamp`` field, for
+    LogAppendTime). Legacy entries ignore ``into``.
 
     Decompresses as needed (``max_uncompressed_size`` bounds the output). With LogAppendTime
     every record gets the batch's max timestamp, as the Java client does. Legacy magic 0/1
@@ -715,7 +739,7 @@ def decode_batch(
             data = decompress(codec, view[BATCH_HEADER_SIZE:end], max_uncompressed_size)
         else:
             data = bytes(view[BATCH_HEADER_SIZE:end])
-        records = _decode_records(data, header.records_count, base_offset, header.base_timestamp, make)
+        records = _decode_records(data, header.records_count, base_offset, header.base_timestamp, into)
     except CorruptRecordError as exc:
         raise _corrupt(base_offset, str(exc.args[0]) if exc.args else "undecodable") from None
     except (IndexError, ValueError, TypeError) as exc:

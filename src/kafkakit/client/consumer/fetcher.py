@@ -7,10 +7,13 @@ one completed fetch waiting that the user has not started on; requests list part
 order so one busy partition cannot starve the others under fetch_max_bytes. When a response
 arrives, each partition's fetch offset first moves past its complete batches (read from the batch
 headers alone) and the next fetch is sent; only then is the response decoded, so the broker prepares
-the next response meanwhile. Each response is decoded at once, whole batches at a time
-(``records.decode_partition``), into ``FetchedBatch`` objects appended to ``buffer``, a deque that
-the user's thread drains without entering the loop (``drain`` for poll(), ``take`` for iteration):
-batches cross the thread boundary, records never do.
+the next response meanwhile. A partition's complete batches become ``FetchedBatch`` objects in
+``buffer``, a deque that the user's thread drains without entering the loop (``drain`` for poll(),
+``take`` for iteration): batches cross the thread boundary, records never do. They are decoded
+lazily, where they are taken (``records.decode_partition``), in chunks of about ``_CHUNK_BYTES`` of
+whole record batches: the records of a response are not all alive at once, so memory is reused
+instead of being mapped afresh, and the loop stays free for the network. (With read_committed and
+aborted transactions a partition's response is one chunk: the aborted list spans it.)
 A batch remembers the partition's ``generation`` when it was requested; a seek, reset or revocation
 bumps the generation, so stale batches are dropped when met. Errors that must reach the user (corrupt
 batch, deserializer failure, out of range without a reset policy, authorization) travel in the buffer
@@ -65,6 +68,8 @@ _MAX_VERSION = {"Fetch": 12, "ListOffsets": 11}
 _OFFSET_OUT_OF_RANGE = 1
 # completed fetches per partition that may wait in the buffer, untouched by the user
 _MAX_BACKLOG = 1
+# bytes of whole record batches decoded as one unit when the user reaches them
+_CHUNK_BYTES = 1 << 20
 _TOPIC_AUTHORIZATION_FAILED = 29
 _REFRESH_CODES = {3, 5, 6, 9, 13, 56, 74, 75, 78, 100, 103}
 
@@ -92,6 +97,7 @@ class FetchedBatch:
         "error_offset",
         "size",
         "counted",
+        "pending",
     )
 
     def __init__(
@@ -115,6 +121,8 @@ class FetchedBatch:
         self.error_offset = error_offset
         self.size = size
         self.counted = False  # True once the user started on it (state.drained counted it)
+        # (fetch offset, complete batches, aborted transactions) until decoded where taken
+        self.pending: tuple[int, memoryview, Any] | None = None
 
     def stale(self) -> bool:
         s = self.state
@@ -381,7 +389,9 @@ class Fetcher:
         now = time.monotonic()
         refresh = False
         got_data = False
-        jobs: list[tuple[TopicPartition, TopicPartitionState, int, int, dict[str, Any], int | None]] = []
+        jobs: list[
+            tuple[TopicPartition, TopicPartitionState, int, int, dict[str, Any], int | None, list[_Chunk]]
+        ] = []
         for t in resp["responses"]:
             topic = t["topic"]
             for p in t["partitions"]:
@@ -399,13 +409,13 @@ class Fetcher:
                         state.last_stable_offset = p["last_stable_offset"]
                     if p["log_start_offset"] >= 0:
                         state.log_start_offset = p["log_start_offset"]
-                    ahead = _scan_next_offset(p["records"], offset)
+                    ahead, chunks = _scan_chunks(p["records"], offset)
                     if ahead is not None and ahead > offset:
                         state.fetch_offset = ahead  # fetchable again before this data is decoded
                         state.fetched += 1  # reserved for the batch decoded below
                     else:
                         ahead = None
-                    jobs.append((tp, state, gen, offset, p, ahead))
+                    jobs.append((tp, state, gen, offset, p, ahead, chunks))
                 elif code == _OFFSET_OUT_OF_RANGE:
                     strategy = self.subs.offset_reset_strategy
                     if strategy == "none":
@@ -438,7 +448,25 @@ class Fetcher:
         self._send_fetches()
         total_bytes = 0
         total_records = 0
-        for tp, state, gen, offset, p, ahead in jobs:
+        for tp, state, gen, offset, p, ahead, chunks in jobs:
+            if ahead is not None and chunks:
+                # complete batches: buffered undecoded, decoded where taken (see module docstring)
+                aborted = p["aborted_transactions"] if self.read_committed else None
+                if aborted:
+                    chunks = [(chunks[0][0], chunks[0][1], chunks[-1][2], chunks[-1][3])]
+                blob = memoryview(p["records"])
+                for i, (start, a, b, end) in enumerate(chunks):
+                    lazy = FetchedBatch(tp, state, gen, [], end, size=len(blob) if i == 0 else 0)
+                    lazy.pending = (start, blob[a:b], aborted)
+                    lazy.counted = i > 0  # the response counts once (backlog), by its first chunk
+                    self.buffer.append(lazy)
+                got_data = True
+                total_bytes += len(blob)
+                total_records += ahead - offset
+                hw = state.highwater
+                if hw is not None and hw >= 0:
+                    self.metrics.records_lag.record(max(hw - ahead, 0), now)
+                continue
             batch = self._decode(tp, state, gen, offset, p, ahead)
             if batch is None:
                 if ahead is not None:
@@ -504,6 +532,36 @@ class Fetcher:
 
     # --- handing data to the user (any thread) ----------------------------------------------
 
+    def _materialize(self, b: FetchedBatch) -> None:
+        """Decode a lazily buffered batch in place (in the thread that takes it)."""
+        assert b.pending is not None
+        start, blob, aborted = b.pending
+        b.pending = None
+        decoded = decode_partition(
+            b.tp,
+            start,
+            blob,
+            check_crcs=self.check_crcs,
+            read_committed=self.read_committed,
+            aborted_transactions=aborted,
+            key_deserializer=self.key_deserializer,
+            value_deserializer=self.value_deserializer,
+        )
+        b.records = decoded.records
+        if decoded.error is not None:
+            b.error = decoded.error
+            b.next_offset = b.error_offset = decoded.next_offset
+            state = b.state
+            if state.generation == b.generation:
+                # stop fetching: the error stays first in line until the user seeks (which drops
+                # whatever was fetched past it meanwhile)
+                state.fetch_offset = None
+        elif decoded.next_offset != b.next_offset:
+            log.debug(
+                "%s: batch headers ended at %s, records at %s", b.tp, b.next_offset, decoded.next_offset
+            )
+            b.next_offset = decoded.next_offset
+
     def has_data(self) -> bool:
         return bool(self.buffer)
 
@@ -532,6 +590,8 @@ class Fetcher:
                 if state.paused:
                     held.append(buf.popleft())
                     continue
+                if b.pending is not None:
+                    self._materialize(b)
                 if b.error is not None and b.index >= len(b.records):
                     if out:
                         break
@@ -595,6 +655,8 @@ class Fetcher:
                 if state.paused:
                     held.append(buf.popleft())
                     continue
+                if b.pending is not None:
+                    self._materialize(b)
                 if b.error is not None and b.index >= len(b.records):
                     raise b.error
                 if not b.counted:
@@ -760,16 +822,28 @@ class Fetcher:
         return done, again, fatal
 
 
-def _scan_next_offset(blob: bytes | None, offset: int) -> int | None:
-    """The offset after the last complete batch of ``blob`` (batch headers only), None if unreadable."""
+_Chunk = tuple[int, int, int, int]  # (first offset, start position, end position, next offset)
+
+
+def _scan_chunks(blob: bytes | None, offset: int) -> tuple[int | None, list[_Chunk]]:
+    """From batch headers alone: the offset after the last complete batch of ``blob`` (None if
+    unreadable) and the complete batches grouped into chunks of about ``_CHUNK_BYTES``."""
     if not blob:
-        return offset
+        return offset, []
     nxt = offset
+    chunks: list[_Chunk] = []
+    first, start, stop = offset, 0, 0
     try:
-        for _pos, header, _view in iter_batches(blob):
+        for pos, header, view in iter_batches(blob):
             end = header.base_offset + header.last_offset_delta + 1
             if end > nxt:
                 nxt = end
+            stop = pos + len(view)
+            if stop - start >= _CHUNK_BYTES:
+                chunks.append((first, start, stop, nxt))
+                first, start = nxt, stop
     except CorruptRecordError:
-        return None
-    return nxt
+        return None, []
+    if stop > start:
+        chunks.append((first, start, stop, nxt))
+    return nxt, chunks

@@ -33,13 +33,11 @@ from typing import Any, NamedTuple
 
 from kafkakit.errors import CorruptRecordError, KafkaError
 from kafkakit.record import (
-    BatchHeader,
     ControlRecordType,
     decode_batch,
     decode_control_record_key,
     iter_batches,
 )
-from kafkakit.record.batch import RecordMaker
 from kafkakit.structs import TopicPartition
 
 __all__ = ["ConsumerRecord", "DecodedPartition", "RecordDeserializationError", "decode_partition"]
@@ -174,7 +172,9 @@ def _decode_partition(
             try:
                 if direct:  # the codec builds the ConsumerRecords itself: one pass, no Record tuples
                     bh, recs = decode_batch(
-                        view, check_crc=check_crcs, make=_consumer_record_maker(topic, partition, header)
+                        view,
+                        check_crc=check_crcs,
+                        into=(_CR, topic, partition, (attributes >> 3) & 1, header.partition_leader_epoch),
                     )
                 else:
                     bh, recs = decode_batch(view, check_crc=check_crcs)
@@ -264,44 +264,6 @@ def _decode_partition(
             total,
         )
     return DecodedPartition(out, next_offset, None, total)
-
-
-def _consumer_record_maker(topic: str, partition: int, header: BatchHeader) -> RecordMaker:
-    """``decode_batch``'s ``make`` for one v2 batch: its records as ConsumerRecords."""
-    ts_type = (header.attributes >> 3) & 1
-    epoch = header.partition_leader_epoch
-
-    def make(
-        offset: int,
-        timestamp: int,
-        key: bytes | None,
-        value: bytes | None,
-        headers: list[tuple[str, bytes | None]],
-        _size: int,
-        key_size: int,
-        value_size: int,
-        header_size: int,
-    ) -> ConsumerRecord:
-        return _new(
-            _CR,
-            (
-                topic,
-                partition,
-                offset,
-                timestamp,
-                ts_type,
-                key,
-                value,
-                headers,
-                None,
-                key_size,
-                value_size,
-                header_size,
-                epoch,
-            ),
-        )
-
-    return make
 
 
 def _is_abort_marker(view: memoryview, check_crcs: bool) -> bool:
