@@ -98,6 +98,20 @@ def test_getone_and_async_for_advance_one_record_at_a_time(bootstrap: str, topic
             rest = [r.offset async for r in c]  # ends after consumer_timeout_ms without records
             assert rest == list(range(10, 50))
             assert await c.position(tp) == 50
+            # every record handed out counted once, however it was handed out
+            assert c.metrics()["consumer-fetch-manager-metrics"]["records-consumed-total"] == 50.0
+            # after a seek back, iteration and getmany mixed within one batch lose and repeat nothing
+            c.seek(tp, 5)
+            mixed = [(await c.getone()).offset]
+            async for record in c:
+                mixed.append(record.offset)
+                if record.offset == 8:
+                    break
+            got = await c.getmany(timeout_ms=1000, max_records=3)
+            mixed += [r.offset for r in got[tp]]
+            mixed.append((await c.getone()).offset)
+            assert mixed == list(range(5, 13)) and await c.position(tp) == 13
+            assert c.metrics()["consumer-fetch-manager-metrics"]["records-consumed-total"] == 58.0
 
     run(body())
 

@@ -365,6 +365,15 @@ def test_metadata_and_metrics(bootstrap: str, topic: str) -> None:
     raw = c.metrics(raw=True)
     assert any(k.name == "records-consumed-rate" and v > 0 for k, v in raw.items())
     assert c.group_metadata().group_id is None
+    # records-consumed counts what was handed out, also when iteration stops mid-batch
+    c.seek(TopicPartition(topic, 0), 0)
+    it = iter(c)
+    assert [next(it).offset for _ in range(10)] == list(range(10))
+    c.seek(TopicPartition(topic, 0), 50)  # the rest of that batch is never handed out
+    assert next(it).offset == 50
+    polled = c.poll(timeout_ms=5000, max_records=20)  # poll() after iteration: the batch's rest
+    assert [r.offset for r in polled[TopicPartition(topic, 0)]] == list(range(51, 71))
+    assert c.metrics()["consumer-fetch-manager-metrics"]["records-consumed-total"] == 100 + 10 + 1 + 20
     c.close()
 
 

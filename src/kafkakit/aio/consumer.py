@@ -190,8 +190,9 @@ class AIOKafkaConsumer:
         core = self._check()
         fetcher = core.fetcher
         if not partitions and fetcher.buffer and core.can_drain_now():
-            for batch in fetcher.drain(1).values():  # fast path: no coroutine, no wait
-                return batch[0]
+            record = fetcher.next_record()  # fast path: no coroutine, no wait
+            if record is not None:
+                return record
         deadline = time.monotonic() + idle
         with self._only(partitions):
             while True:
@@ -217,8 +218,9 @@ class AIOKafkaConsumer:
             raise StopAsyncIteration
         fetcher = core.fetcher
         if fetcher.buffer and self._started and core.can_drain_now():
-            for batch in fetcher.drain(1).values():  # the fast path of _next(), inlined
-                return batch[0]
+            record = fetcher.next_record()  # the fast path of _next(), inlined
+            if record is not None:
+                return record
         try:
             record = await self._next((), self._consumer_timeout)
         except ConsumerStoppedError:
@@ -316,6 +318,7 @@ class AIOKafkaConsumer:
         return self._core.client.bootstrap_connected()
 
     def metrics(self, raw: bool = False) -> dict[Any, Any]:
+        self._core.fetcher.count_fast()
         if raw:
             return dict(self._core.metrics.report())
         return self._core.metrics.grouped()

@@ -235,6 +235,8 @@ class KafkaConsumer:
         state = batch.state
         position = state.position if state.position is not None else -1
         rest = [r for r in batch.records if r.offset >= position]
+        if len(rest) < len(batch.records):  # the iterator counts a batch when it ends: count what it gave
+            self._core.fetcher.metrics.records_consumed.record(len(batch.records) - len(rest))
         if rest:
             again = FetchedBatch(batch.tp, state, batch.generation, rest, batch.next_offset)
             again.counted = True
@@ -272,8 +274,10 @@ class KafkaConsumer:
             if state.generation != generation:
                 continue
             self._iter_batch = batch
+            handed = len(records)
             for record in records:
                 if state.generation != generation:
+                    handed = records.index(record)  # (rare: a seek or revocation mid-batch)
                     break
                 state.position = record.offset + 1
                 yield record
@@ -283,8 +287,8 @@ class KafkaConsumer:
                     if batch.next_offset > state.position:  # type: ignore[operator]
                         state.position = batch.next_offset
             self._iter_batch = None
-            if records:
-                consumed.record(len(records))
+            if handed:
+                consumed.record(handed)
                 idle_since = time.monotonic()
 
     # --- offsets ------------------------------------------------------------------------------------
@@ -386,6 +390,7 @@ class KafkaConsumer:
         return self._core.client.bootstrap_connected()
 
     def metrics(self, raw: bool = False) -> dict[Any, Any]:
+        self._core.fetcher.count_fast()
         if raw:
             return dict(self._core.metrics.report())
         return self._core.metrics.grouped()

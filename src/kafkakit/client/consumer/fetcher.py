@@ -98,6 +98,7 @@ class FetchedBatch:
         "size",
         "counted",
         "pending",
+        "fast",
     )
 
     def __init__(
@@ -123,6 +124,7 @@ class FetchedBatch:
         self.counted = False  # True once the user started on it (state.drained counted it)
         # (fetch offset, complete batches, aborted transactions) until decoded where taken
         self.pending: tuple[int, memoryview, Any] | None = None
+        self.fast = 0  # records next_record() handed out, not yet in the records-consumed metric
 
     def stale(self) -> bool:
         s = self.state
@@ -576,6 +578,7 @@ class Fetcher:
         nudge = False
         consumed_records = 0
         consumed_bytes = 0
+        self.count_fast()
         try:
             while buf and n < max_records:
                 b = buf[0]
@@ -637,9 +640,52 @@ class Fetcher:
                 self.wakeup_threadsafe()
         return out
 
+    def next_record(self) -> ConsumerRecord | None:
+        """One record, as ``drain(1)`` hands it out, without building a dict: the asyncio iterator's
+        fast path. A batch under way whose partition is live takes a few attribute updates per
+        record; anything else (a new, stale, paused or failed batch) goes through ``drain``."""
+        buf = self.buffer
+        if buf:
+            b = buf[0]
+            state = b.state
+            records = b.records
+            i = b.index
+            if (
+                0 < i < len(records)
+                and b.error is None
+                and state.generation == b.generation
+                and not state.revoked
+                and not state.paused
+            ):
+                r = records[i]
+                b.index = i = i + 1
+                b.fast += 1
+                state.position = r.offset + 1
+                state.leader_epoch = r.leader_epoch
+                if i >= len(records):
+                    buf.popleft()
+                    if b.next_offset > state.position:
+                        state.position = b.next_offset
+                    self.metrics.records_consumed.record(b.fast)
+                    b.fast = 0
+                return r
+        for recs in self.drain(1).values():
+            return recs[0]
+        return None
+
+    def count_fast(self) -> None:
+        """Add what next_record() handed out of the first batch to the records-consumed metric (only
+        the first batch can hold such a count: a batch leaves the front counted)."""
+        buf = self.buffer
+        if buf and buf[0].fast:
+            b = buf[0]
+            self.metrics.records_consumed.record(b.fast)
+            b.fast = 0
+
     def take(self) -> FetchedBatch | None:
         """Take the next live batch whole (for iteration); raise a buffered error when it is next."""
         buf = self.buffer
+        self.count_fast()
         held: list[FetchedBatch] = []
         try:
             while buf:
