@@ -115,8 +115,16 @@ def test_topic_lifecycle_matches_kafka_python(
     deleted = admin.delete_topics([topic_name])
     assert [(r["name"], r["error_code"]) for r in deleted["topics"]] == [(topic_name, 0)]
     wait_until(lambda: topic_name not in peer.list_topics(), timeout=30, what="topic deleted")
-    with pytest.raises(UnknownTopicOrPartitionError, match=topic_name):
-        admin.describe_topics([topic_name])
+
+    def gone_for_us() -> bool:  # (on a KRaft cluster each broker applies the deletion on its own)
+        try:
+            admin.describe_topics([topic_name])
+        except UnknownTopicOrPartitionError as exc:
+            assert topic_name in str(exc)
+            return True
+        return False
+
+    wait_until(gone_for_us, timeout=30, what="topic deleted for our client")
     with pytest.raises(UnknownTopicOrPartitionError, match=topic_name):
         admin.delete_topics([topic_name])
 
@@ -174,7 +182,12 @@ def test_create_partitions(
         return len(peer.describe_topics([topic_name])[0]["partitions"]) == 3
 
     wait_until(three, timeout=30, what="3 partitions")
-    assert admin.describe_topics([topic_name]) == peer.describe_topics([topic_name])
+    # the broker our client asks may apply the change a moment after the one the peer asked
+    wait_until(
+        lambda: admin.describe_topics([topic_name]) == peer.describe_topics([topic_name]),
+        timeout=30,
+        what="both clients see 3 partitions",
+    )
     with pytest.raises(InvalidPartitionsError, match=topic_name):
         admin.create_partitions({topic_name: 2})
     assert admin.create_partitions({topic_name: 5}, validate_only=True)["results"][0]["error_code"] == 0
