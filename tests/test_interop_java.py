@@ -333,3 +333,103 @@ def test_java_perf_tools_50k(java: Any, bs: str, topic_name: str) -> None:
 
     cres = java.consumer_perf_test(bs, topic_name, messages=n, timeout_ms=30000)
     assert cres.records == n
+
+
+# --------------------------------------------------------------------------------------
+# Apache Kafka's admin command line tools (the Java AdminClient)
+
+
+@cell("admin tools: topics, consumer groups, configs, offsets, delete records")
+def test_java_admin_tools(java: Any, bs: str, topic_name: str) -> None:
+    """kafka-topics, kafka-consumer-groups, kafka-configs, kafka-get-offsets and kafka-delete-records
+    (their main classes) against the embedded broker; every change is read back with kafkakit."""
+    import json
+    import re
+    import tempfile
+
+    from kafkakit import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+    from kafkakit.client.admin import ConfigResource, ConfigResourceType
+
+    t, group = topic_name, f"{topic_name}-g"
+
+    def tool(main: str, *args: str) -> str:
+        out: str = java.run_java_tool(main, ["--bootstrap-server", bs, *args]).stdout
+        return out
+
+    topics, groups = (
+        "org.apache.kafka.tools.TopicCommand",
+        "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+    )
+    assert f"Created topic {t}." in tool(
+        topics, "--create", "--topic", t, "--partitions", "3", "--config", "retention.ms=3600000"
+    )
+    described = tool(topics, "--describe", "--topic", t)
+    assert "PartitionCount: 3" in described and "Configs: retention.ms=3600000" in described
+    assert sorted(re.findall(r"Partition: (\d+)\tLeader: 1\t", described)) == ["0", "1", "2"]
+    tool(topics, "--alter", "--topic", t, "--partitions", "4")
+    assert t in tool(topics, "--list").split()
+
+    admin = KafkaAdminClient(bootstrap_servers=bs)
+    try:
+        assert len(admin.describe_topics([t])[0]["partitions"]) == 4
+        producer = KafkaProducer(bootstrap_servers=bs)
+        for i in range(20):
+            producer.send(t, b"v%d" % i, partition=i % 4)
+        producer.flush()
+        producer.close()
+        consumer = KafkaConsumer(
+            t, bootstrap_servers=bs, group_id=group, auto_offset_reset="earliest", consumer_timeout_ms=3000
+        )
+        assert sum(1 for _ in consumer) == 20
+        consumer.commit()
+        rows = re.findall(
+            rf"^{group}\s+{t}\s+(\d)\s+(\d+)\s+(\d+)\s+(\d+)\s+kafkakit",
+            tool(groups, "--describe", "--group", group),
+            re.M,
+        )
+        assert sorted(rows) == [(str(p), "5", "5", "0") for p in range(4)]  # current, log end, lag
+        consumer.close()
+        reset = tool(groups, "--reset-offsets", "--group", group, "--topic", t, "--to-earliest", "--execute")
+        assert sorted(re.findall(rf"^{group}\s+{t}\s+(\d)\s+(\d+)", reset, re.M)) == [
+            (str(p), "0") for p in range(4)
+        ]
+        committed = admin.list_consumer_group_offsets(group)
+        assert {tp.partition: om.offset for tp, om in committed.items()} == {p: 0 for p in range(4)}
+        assert "Empty" in tool(groups, "--describe", "--group", group, "--state")
+        assert "was successful" in tool(groups, "--delete", "--group", group)
+        assert group not in tool(groups, "--list").split()
+
+        configs = "org.apache.kafka.tools.ConfigCommand"
+        assert "retention.ms=3600000" in tool(
+            configs, "--describe", "--entity-type", "topics", "--entity-name", t
+        )
+        tool(
+            configs,
+            "--alter",
+            "--entity-type",
+            "topics",
+            "--entity-name",
+            t,
+            "--add-config",
+            "retention.ms=7200000",
+        )
+        got = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, t)])
+        assert got["topic"][t]["retention.ms"]["value"] == "7200000"
+
+        ends = tool("org.apache.kafka.tools.GetOffsetShell", "--topic", t)
+        assert sorted(ends.split()) == [f"{t}:{p}:5" for p in range(4)]
+        with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
+            json.dump({"version": 1, "partitions": [{"topic": t, "partition": 0, "offset": 2}]}, f)
+            f.flush()
+            assert "low_watermark: 2" in tool(
+                "org.apache.kafka.tools.DeleteRecordsCommand", "--offset-json-file", f.name
+            )
+        reader = KafkaConsumer(bootstrap_servers=bs)
+        assert reader.beginning_offsets([TopicPartition(t, 0)]) == {TopicPartition(t, 0): 2}
+        reader.close()
+
+        tool(topics, "--delete", "--topic", t)
+        wait_until(lambda: t not in tool(topics, "--list").split(), timeout=30, what="topic deleted")
+        assert t not in admin.list_topics()
+    finally:
+        admin.close()
