@@ -223,6 +223,39 @@ def test_max_request_size_fails_the_future(bootstrap: str, topic_name: str, prod
     assert p.send(topic, b"small").get(30).offset >= 0
 
 
+def test_batch_refused_as_too_large_is_split(
+    bootstrap: str, bootstrap_broker: str, topic_name: str, producer_factory: Any
+) -> None:
+    """A topic whose max.message.bytes is below the producer's batches: the refused batch is sent again
+    in pieces (as the Java client does), every record lands once and in order, its future has its own
+    offset, and a record too large on its own fails alone."""
+    if bootstrap_broker == "tansu":
+        pytest.skip("tansu does not keep topic configs")
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    peer = AdminClient({"bootstrap.servers": bootstrap})
+    futs = peer.create_topics([NewTopic(topic_name, 1, 1, config={"max.message.bytes": "2000"})])
+    for f in futs.values():
+        f.result(30)
+    make_topic(bootstrap, topic_name)  # (waits for the leader)
+    p = producer_factory(batch_size=65536, linger_ms=200)
+    values = [b"r%04d-" % i + b"." * 94 for i in range(100)]
+    values.insert(60, b"B" * 3000)
+    sent = [p.send(topic_name, v) for v in values]
+    p.flush(30)
+    big = sent.pop(60)
+    values.pop(60)
+    assert big.failed() and isinstance(big.exception, MessageSizeTooLargeError)
+    with pytest.raises(MessageSizeTooLargeError):
+        big.get(0)
+    offsets = [f.get(0).offset for f in sent]
+    assert offsets == sorted(offsets) and len(set(offsets)) == 100
+    got = read_back(bootstrap, topic_name, 100)
+    assert [m.value() for m in got] == values
+    assert [m.offset() for m in got] == offsets
+    assert p.metrics()["producer-metrics"]["record-error-total"] == 1.0
+
+
 def test_linger_flush_and_batch_size_zero(bootstrap: str, topic_name: str, producer_factory: Any) -> None:
     topic = make_topic(bootstrap, topic_name)
     p = producer_factory(linger_ms=600_000)

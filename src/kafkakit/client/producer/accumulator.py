@@ -27,8 +27,10 @@ import asyncio
 import logging
 import threading
 import time
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import Any
 
 from kafkakit.client.producer.future import FutureRecordMetadata, record_metadata, run_callback
@@ -72,6 +74,10 @@ class ProducerBatch:
         "_callbacks",
         "_hooks",
         "_lock",
+        "piece_start",
+        "piece_end",
+        "piece_limit",
+        "segments",
     )
 
     def __init__(self, topic: str, partition: int, lock: threading.RLock, created: float) -> None:
@@ -102,6 +108,26 @@ class ProducerBatch:
         self._callbacks: list[tuple[int, Callable[..., Any], tuple[Any, ...], bool]] | None = None
         self._hooks: list[Callable[[Any], None]] | None = None
         self._lock = lock
+        # split sending (the broker refused the batch as too large: see Sender._split): records
+        # before piece_start are settled, each run of them in ``segments`` as (first index, base
+        # offset, log-append time, error); the piece in flight is [piece_start, piece_end) and has
+        # at most piece_limit records (0: the batch is sent whole)
+        self.piece_start = 0
+        self.piece_end = 0
+        self.piece_limit = 0
+        self.segments: list[tuple[int, int, int, BaseException | None]] | None = None
+
+    def segment_of(self, index: int) -> tuple[int, int, int, BaseException | None] | None:
+        """The settled piece holding record ``index`` of a batch that was sent in pieces, else None."""
+        segs = self.segments
+        if segs is None or index >= self.piece_start:
+            return None
+        return segs[bisect_right(segs, index, key=itemgetter(0)) - 1]
+
+    def error_at(self, index: int) -> BaseException | None:
+        """The outcome's error for record ``index`` (pieces may differ; else the batch's)."""
+        seg = self.segments is not None and self.segment_of(index)
+        return seg[3] if seg else self.error
 
     def wait(self, timeout: float | None) -> bool:
         """Wait until the outcome is known and the callbacks ran (at once inside a callback)."""
@@ -133,7 +159,7 @@ class ProducerBatch:
         fn(self)
 
     def _fire_one(self, index: int, fn: Callable[..., Any], args: tuple[Any, ...], errback: bool) -> None:
-        err = self.error
+        err = self.error if self.segments is None else self.error_at(index)
         if err is None and not errback:
             run_callback(fn, args, record_metadata(self, index))
         elif err is not None and errback:

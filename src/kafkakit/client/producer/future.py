@@ -53,9 +53,15 @@ def _header_size(headers: Any) -> int:
 
 def record_metadata(batch: ProducerBatch, index: int) -> RecordMetadata:
     ts, key, value, headers = batch.records[index]
-    offset = batch.base_offset + index if batch.base_offset >= 0 else -1
-    if batch.log_append_time >= 0:
-        ts = batch.log_append_time
+    seg = batch.segment_of(index) if batch.segments is not None else None
+    if seg is None:
+        offset = batch.base_offset + index if batch.base_offset >= 0 else -1
+        log_append_time = batch.log_append_time
+    else:  # sent in pieces: offsets run on from each piece's base offset
+        offset = seg[1] + index - seg[0] if seg[1] >= 0 else -1
+        log_append_time = seg[2]
+    if log_append_time >= 0:
+        ts = log_append_time
     return RecordMetadata(
         batch.topic,
         batch.partition,
@@ -102,25 +108,25 @@ class FutureRecordMetadata(tuple):  # type: ignore[type-arg]
 
     def succeeded(self) -> bool:
         b = self[0]
-        return b.done and b.error is None
+        return b.done and b.error_at(self[1]) is None
 
     def failed(self) -> bool:
         b = self[0]
-        return b.done and b.error is not None
+        return b.done and b.error_at(self[1]) is not None
 
     def retriable(self) -> bool:
-        err = self[0].error
+        err = self[0].error_at(self[1])
         return bool(getattr(err, "retriable", False))
 
     @property
     def exception(self) -> BaseException | None:
         b = self[0]
-        return b.error if b.done else None
+        return b.error_at(self[1]) if b.done else None
 
     @property
     def value(self) -> RecordMetadata | None:
         b = self[0]
-        if b.done and b.error is None:
+        if b.done and b.error_at(self[1]) is None:
             return record_metadata(b, self[1])
         return None
 
@@ -136,8 +142,9 @@ class FutureRecordMetadata(tuple):  # type: ignore[type-arg]
         if not b.settled:
             if not b.wait(timeout):
                 raise KafkaTimeoutError(f"Timeout after waiting for {timeout} secs.")
-        if b.error is not None:
-            raise b.error
+        err = b.error if b.segments is None else b.error_at(self[1])
+        if err is not None:
+            raise err
         return record_metadata(b, self[1])
 
     def __await__(self) -> Generator[Any, None, RecordMetadata]:
@@ -172,7 +179,7 @@ class FutureRecordMetadata(tuple):  # type: ignore[type-arg]
 
     def __repr__(self) -> str:
         b = self[0]
-        state = "pending" if not b.done else ("failed" if b.error is not None else "done")
+        state = "pending" if not b.done else ("failed" if b.error_at(self[1]) is not None else "done")
         return f"<FutureRecordMetadata {b.topic}-{b.partition}[{self[1]}] {state}>"
 
 

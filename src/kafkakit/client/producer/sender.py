@@ -25,6 +25,13 @@ expired batch that had a sequence) fails only that batch and bumps the epoch (KI
 InitProducerId with the current id and epoch) once nothing is in flight; queued batches then get
 fresh sequences from 0. UNKNOWN_PRODUCER_ID bumps the epoch and retries the batch.
 
+MESSAGE_TOO_LARGE for a batch of several records (the topic's max.message.bytes is below what the
+producer batched) splits it, as the Java client does: without idempotence the batch is sent again
+in pieces of half as many records, halved again while refused, each piece after the one before it
+was acknowledged and nothing else of the partition in flight meanwhile; records keep their futures
+(offsets run on from each piece's base offset) and a single record still too large fails alone.
+With idempotence the batch fails as it always did (its sequences were spent).
+
 What it must never do: block the loop, encode under the accumulator lock, send two batches of one
 partition in one request, reorder an idempotent partition, or leave a batch neither completed nor
 queued.
@@ -63,6 +70,7 @@ _OUT_OF_ORDER_SEQUENCE = 45
 _INVALID_PRODUCER_EPOCH = 47
 _UNKNOWN_PRODUCER_ID = 59
 _PRODUCER_FENCED = 90
+_MESSAGE_TOO_LARGE = 10
 _SEQ_MAX = 0x7FFFFFFF
 _NIL_UUID = bytes(16)
 
@@ -108,6 +116,8 @@ class Sender:
         self._next_seq: dict[TP, int] = {}
         self._last_acked: dict[TP, int] = {}
         self._recovering: set[TP] = set()
+        # partitions whose head batch goes in pieces: nothing else of theirs is sent meanwhile
+        self._splitting: set[TP] = set()
         self._need_bump = False
         self._pid_task: asyncio.Task[None] | None = None
         self._pid_retry_at = 0.0
@@ -210,7 +220,11 @@ class Sender:
                     continue
                 b = dq[0]
                 next_deadline = min(next_deadline, b.created + self.delivery_timeout)
-                if gated or key in self._recovering or (self.guarantee_order and self._in_flight.get(key)):
+                if (
+                    gated
+                    or key in self._recovering
+                    or ((self.guarantee_order or key in self._splitting) and self._in_flight.get(key))
+                ):
                     continue
                 if b.retry_at > now:
                     next_deadline = min(next_deadline, b.retry_at)
@@ -306,7 +320,7 @@ class Sender:
             if self.idempotent:
                 self._assign_sequence(b, key)
             data = self._encode(b)
-            n = len(b.records)
+            n = len(b.records) if not b.piece_limit else b.piece_end - b.piece_start
             nrecords += n
             size += len(data)
             m.batch_size.record(len(data), now=now)
@@ -347,9 +361,14 @@ class Sender:
 
     def _encode(self, b: ProducerBatch) -> bytes:
         stamp = (b.producer_id, b.producer_epoch, b.base_sequence)
+        records = b.records
+        if b.piece_limit:
+            b.piece_end = min(len(records), b.piece_start + b.piece_limit)
+            records = records[b.piece_start : b.piece_end]
+            b.encoded = None
         if b.encoded is None or b.encoded_for != stamp:
             b.encoded = encode_batch(
-                b.records,
+                records,
                 compression=self.compression,
                 producer_id=b.producer_id,
                 producer_epoch=b.producer_epoch,
@@ -407,6 +426,20 @@ class Sender:
                 )
                 continue
             code = pr["error_code"]
+            if b.piece_limit and (code == 0 or not self.idempotent):
+                if code == 0:
+                    self._piece_settled(b, pr["base_offset"], pr["log_append_time_ms"], None, now, succeeded)
+                    continue
+                if code == _MESSAGE_TOO_LARGE:
+                    if not self._split(b, now):  # one record, too large alone: it fails, the rest go on
+                        err = for_code(code)(
+                            f"{b.topic}-{b.partition}: record {b.piece_start} of the batch is too large"
+                        )
+                        self._piece_settled(b, -1, -1, err, now, succeeded)
+                    continue
+            elif code == _MESSAGE_TOO_LARGE and not self.idempotent and len(b.records) > 1:
+                self._split(b, now)
+                continue
             if code == 0 or code == _DUPLICATE_SEQUENCE:
                 self._succeeded(b, now)
                 succeeded.append(
@@ -424,6 +457,52 @@ class Sender:
         if refresh:
             self.client.request_update()
         self.wakeup()
+
+    def _split(self, b: ProducerBatch, now: float) -> bool:
+        """Resend the refused piece (or whole batch) of ``b`` in halves; False for a single record."""
+        start = b.piece_start
+        count = (b.piece_end if b.piece_limit else len(b.records)) - start
+        if count <= 1:
+            return False
+        key = (b.topic, b.partition)
+        log.info("producer: %s-%s refused %d records as too large; sending them in halves", *key, count)
+        self._done_in_flight(b)
+        self._splitting.add(key)
+        b.piece_limit = (count + 1) // 2
+        b.encoded = None
+        b.attempts = 0
+        self.acc.reenqueue(b, now, by_sequence=False)
+        return True
+
+    def _piece_settled(
+        self,
+        b: ProducerBatch,
+        base_offset: int,
+        log_append_time: int,
+        err: BaseException | None,
+        now: float,
+        succeeded: list[tuple[ProducerBatch, int, int, BaseException | None, int]],
+    ) -> None:
+        """One piece of a split batch came back: remember its outcome, send the next or complete."""
+        self._done_in_flight(b)
+        if b.segments is None:
+            b.segments = []
+        b.segments.append((b.piece_start, base_offset, log_append_time, err))
+        n = b.piece_end - b.piece_start
+        if err is None:
+            self.metrics.record_send.record(n, now=now)
+        else:
+            self.metrics.record_error.record(n, now=now)
+            log.warning("producer: %d record(s) for %s-%s failed: %s", n, b.topic, b.partition, err)
+        b.piece_start = b.piece_end
+        b.encoded = None
+        if b.piece_start < len(b.records):
+            b.attempts = 0
+            self.acc.reenqueue(b, now, by_sequence=False)
+            return
+        self._splitting.discard((b.topic, b.partition))
+        first = b.segments[0]
+        succeeded.append((b, first[1], first[2], None, -1))
 
     def _done_in_flight(self, b: ProducerBatch) -> None:
         key = (b.topic, b.partition)
@@ -504,7 +583,8 @@ class Sender:
         self.acc.reenqueue(b, now + self.retry_backoff, by_sequence=self.idempotent)
 
     def _fail(self, b: ProducerBatch, err: BaseException, now: float) -> None:
-        self.metrics.record_error.record(len(b.records), now=now)
+        self._splitting.discard((b.topic, b.partition))
+        self.metrics.record_error.record(len(b.records) - b.piece_start, now=now)
         if isinstance(err, (BrokerResponseError, KafkaError)):
             log.warning(
                 "producer: %d record(s) for %s-%s failed: %s", len(b.records), b.topic, b.partition, err
