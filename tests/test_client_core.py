@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kafkakit.client.cluster import AsyncClient, ClusterMetadata
 from kafkakit.client.config import UnrecognizedConfigError, parse_bootstrap_servers, resolve_config
@@ -537,3 +539,48 @@ def test_tls_connection_through_a_tls_proxy(bootstrap: str, run: Callable[..., A
     nbrokers, failure = run(go())
     assert nbrokers >= 1
     assert "CERTIFICATE_VERIFY_FAILED" in failure or "certificate verify failed" in failure
+
+
+# --- framing -----------------------------------------------------------------------------------
+
+
+class _FrameSink:
+    """Receives the frames _KafkaProtocol cuts out of the byte stream (the connection's side)."""
+
+    max_frame = 100_000_000
+    closed = False
+
+    def __init__(self) -> None:
+        self.frames: list[bytes] = []
+
+    def _on_frame(self, frame: bytes) -> None:
+        self.frames.append(frame)
+
+    def _fatal(self, exc: BaseException) -> None:
+        raise AssertionError(f"unexpected fatal: {exc}")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    sizes=st.lists(st.sampled_from([4, 5, 100, 70_000, 262_144, 300_001, 1_100_000]), min_size=1, max_size=6),
+    cuts=st.lists(st.integers(1, 400_000), min_size=1, max_size=40),
+)
+def test_frames_survive_any_chunking(sizes: list[int], cuts: list[int]) -> None:
+    """Small frames and large ones (collected as chunks and joined) come out byte for byte, whatever
+    the chunk boundaries -- a large frame's last chunk may carry the start of the next frame."""
+    from kafkakit.client.connection import _KafkaProtocol
+
+    frames = [bytes([i % 251]) * n for i, n in enumerate(sizes)]
+    stream = b"".join(struct.pack(">i", len(f)) + f for f in frames)
+    sink = _FrameSink()
+    proto = _KafkaProtocol(sink)  # type: ignore[arg-type]
+    pos = 0
+    for cut in cuts * (len(stream) // max(1, sum(cuts)) + 1):
+        if pos >= len(stream):
+            break
+        proto.data_received(stream[pos : pos + cut])
+        pos += cut
+    if pos < len(stream):
+        proto.data_received(stream[pos:])
+    assert [len(f) for f in sink.frames] == sizes
+    assert sink.frames == frames

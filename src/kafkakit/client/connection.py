@@ -135,18 +135,46 @@ class _InFlight:
         self.sent_at = sent_at
 
 
+# a frame at least this large is collected as a list of the chunks read and joined once
+_BIG_FRAME = 256 * 1024
+
+
 class _KafkaProtocol(asyncio.Protocol):
-    """Splits the byte stream into frames and hands each to the connection."""
+    """Splits the byte stream into frames and hands each to the connection.
+
+    Small frames are cut out of one reusable buffer. A large one (a fetch response) is collected
+    as the list of chunks the transport read and joined once it is complete: one fresh copy of
+    its bytes instead of a growing buffer plus a copy out of it.
+    """
 
     def __init__(self, conn: BrokerConnection) -> None:
         self.conn = conn
         self.buf = bytearray()
         self.transport: asyncio.Transport | None = None
+        self.parts: list[bytes] | None = None  # chunks of the large frame being collected
+        self.have = 0
+        self.need = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
+        parts = self.parts
+        if parts is not None:
+            parts.append(data)
+            self.have += len(data)
+            if self.have < self.need:
+                return
+            self.parts = None
+            over = self.have - self.need
+            rest = b""
+            if over:
+                last = parts[-1]
+                parts[-1], rest = last[: len(last) - over], last[len(last) - over :]
+            self.conn._on_frame(b"".join(parts))
+            if self.conn.closed or not rest:
+                return
+            data = rest
         buf = self.buf
         buf += data
         conn = self.conn
@@ -159,6 +187,11 @@ class _KafkaProtocol(asyncio.Protocol):
                 return
             end = pos + 4 + size
             if end > n:
+                if size >= _BIG_FRAME:
+                    self.parts = [bytes(buf[pos + 4 :])]
+                    self.have = n - pos - 4
+                    self.need = size
+                    pos = n
                 break
             with memoryview(buf) as mv, mv[pos + 4 : end] as part:
                 frame = bytes(part)  # one copy (a bytearray slice would copy twice)

@@ -216,6 +216,28 @@ def read_compact_nullable_bytes(buf: Buf, pos: int) -> tuple[bytes | None, int]:
     return bytes(buf[pos:end]), end
 
 
+def read_records_view(buf: Buf, pos: int) -> tuple[memoryview | None, int]:
+    """A nullable records field (int32 length) as a view into ``buf``: no copy (response decoding)."""
+    (n,) = _i32_unpack(buf, pos)
+    pos += 4
+    if n < 0:
+        return None, pos
+    _check(n, buf, pos)
+    end = pos + n
+    return memoryview(buf)[pos:end], end
+
+
+def read_compact_records_view(buf: Buf, pos: int) -> tuple[memoryview | None, int]:
+    """A compact nullable records field as a view into ``buf``: no copy (response decoding)."""
+    n, pos = read_uvarint(buf, pos)
+    if n == 0:
+        return None, pos
+    n -= 1
+    _check(n, buf, pos)
+    end = pos + n
+    return memoryview(buf)[pos:end], end
+
+
 def write_bytes(b: bytes | bytearray | memoryview | None) -> bytes:
     if b is None:
         return b"\xff\xff\xff\xff"

@@ -193,10 +193,11 @@ def _make_field(m: re.Match[str], where: str, lineno: int) -> Field:
 class _Gen:
     """Collects generated source lines and the constants they refer to."""
 
-    def __init__(self, api: str, version: int, flexible: bool) -> None:
+    def __init__(self, api: str, version: int, flexible: bool, record_views: bool = False) -> None:
         self.api = api
         self.version = version
         self.flexible = flexible
+        self.record_views = record_views
         self.lines: list[str] = []
         self.consts: dict[str, Any] = {}
         self.n = 0
@@ -233,8 +234,10 @@ _STR_WRITERS: dict[tuple[str, bool], Callable[..., Any]] = {
 }
 
 
-def _reader_for(t: str, flexible: bool, nullable: bool) -> Callable[..., Any]:
+def _reader_for(t: str, flexible: bool, nullable: bool, views: bool = False) -> Callable[..., Any]:
     if t == "records":
+        if views:  # a response's records: a view into the frame, never copied (fetches are large)
+            return P.read_compact_records_view if flexible else P.read_records_view
         t = "bytes"
         nullable = True
     return _STR_READERS[(t, flexible, nullable)]
@@ -336,7 +339,7 @@ def _gen_decode_value(g: _Gen, f: Field, ind: int) -> str:
         g.emit(ind, f"{out}, = {g.const(s.unpack_from, 'S')}(buf, pos)")
         g.emit(ind, f"pos += {s.size}")
     elif f.type in _VARIABLE:
-        rd = g.const(_reader_for(f.type, flex, nullable), "R")
+        rd = g.const(_reader_for(f.type, flex, nullable, g.record_views), "R")
         g.emit(ind, f"{out}, pos = {rd}(buf, pos)")
     elif f.type in ("array", "parray"):
         n = g.var("n")
@@ -531,8 +534,11 @@ _ENCODE_ERRORS = (
 )
 
 
-def compile_decoder(api: str, version: int, flexible: bool, fields: list[Field]) -> Callable[..., Any]:
-    g = _Gen(api, version, flexible)
+def compile_decoder(
+    api: str, version: int, flexible: bool, fields: list[Field], record_views: bool = False
+) -> Callable[..., Any]:
+    """``record_views``: records fields come out as memoryviews into the buffer (responses)."""
+    g = _Gen(api, version, flexible, record_views)
     g.emit(0, "def decode(buf, pos=0):")
     g.emit(1, "f = '<start>'")
     g.emit(1, "try:")
@@ -614,7 +620,7 @@ class Api:
             if which[1] == "e":
                 fn = compile_encoder(label, version, flex, fields)
             else:
-                fn = compile_decoder(label, version, flex, fields)
+                fn = compile_decoder(label, version, flex, fields, record_views=which[0] != "q")
             self._cache[(version, which)] = fn
         return fn
 
