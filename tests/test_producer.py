@@ -256,6 +256,38 @@ def test_batch_refused_as_too_large_is_split(
     assert p.metrics()["producer-metrics"]["record-error-total"] == 1.0
 
 
+def test_batch_refused_as_too_large_is_split_idempotent(
+    bootstrap: str, bootstrap_broker: str, topic_name: str, producer_factory: Any
+) -> None:
+    """The same with idempotence: pieces carry their records' sequences, so nothing is duplicated or
+    reordered; a record too large on its own fails (with what was batched after it) and later
+    sends go on under a bumped epoch."""
+    if bootstrap_broker == "tansu":
+        pytest.skip("tansu does not keep topic configs")
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    peer = AdminClient({"bootstrap.servers": bootstrap})
+    futs = peer.create_topics([NewTopic(topic_name, 1, 1, config={"max.message.bytes": "2000"})])
+    for f in futs.values():
+        f.result(30)
+    make_topic(bootstrap, topic_name)
+    p = producer_factory(batch_size=65536, linger_ms=200, enable_idempotence=True, acks="all")
+    first = [b"a%04d-" % i + b"." * 94 for i in range(100)]
+    sent = [p.send(topic_name, v) for v in first]
+    p.flush(30)
+    big = p.send(topic_name, b"B" * 3000)
+    p.flush(30)
+    assert isinstance(big.exception, MessageSizeTooLargeError)
+    second = [b"b%04d-" % i + b"." * 94 for i in range(50)]
+    sent += [p.send(topic_name, v) for v in second]
+    p.flush(30)
+    offsets = [f.get(0).offset for f in sent]
+    assert offsets == sorted(offsets) and len(set(offsets)) == 150
+    got = read_back(bootstrap, topic_name, 150)
+    assert [m.value() for m in got] == first + second
+    assert [m.offset() for m in got] == offsets
+
+
 def test_linger_flush_and_batch_size_zero(bootstrap: str, topic_name: str, producer_factory: Any) -> None:
     topic = make_topic(bootstrap, topic_name)
     p = producer_factory(linger_ms=600_000)

@@ -26,11 +26,14 @@ InitProducerId with the current id and epoch) once nothing is in flight; queued 
 fresh sequences from 0. UNKNOWN_PRODUCER_ID bumps the epoch and retries the batch.
 
 MESSAGE_TOO_LARGE for a batch of several records (the topic's max.message.bytes is below what the
-producer batched) splits it, as the Java client does: without idempotence the batch is sent again
-in pieces of half as many records, halved again while refused, each piece after the one before it
-was acknowledged and nothing else of the partition in flight meanwhile; records keep their futures
-(offsets run on from each piece's base offset) and a single record still too large fails alone.
-With idempotence the batch fails as it always did (its sequences were spent).
+producer batched) splits it, as the Java client does: the batch is sent again in pieces of half as
+many records, halved again while refused, each piece after the one before it was acknowledged and
+nothing else of the partition in flight meanwhile; records keep their futures (offsets run on from
+each piece's base offset). With idempotence a piece carries the sequences of its records (a batch
+under way in pieces keeps in base_sequence the sequence of its first unsent record), so the
+partition's sequence stays gapless. A single
+record still too large fails alone -- with idempotence the rest of its batch fails too and the
+epoch is bumped, since its sequence cannot be skipped.
 
 What it must never do: block the loop, encode under the accumulator lock, send two batches of one
 partition in one request, reorder an idempotent partition, or leave a batch neither completed nor
@@ -354,10 +357,11 @@ class Sender:
         ):
             return  # a retry keeps its sequence
         seq = self._next_seq.get(key, 0)
+        # (a batch part-sent in pieces numbers only its unsent records, from piece_start on)
         b.base_sequence = seq
         b.producer_id = self.producer_id
         b.producer_epoch = self.producer_epoch
-        self._next_seq[key] = (seq + len(b.records)) & _SEQ_MAX
+        self._next_seq[key] = (seq + len(b.records) - b.piece_start) & _SEQ_MAX
 
     def _encode(self, b: ProducerBatch) -> bytes:
         stamp = (b.producer_id, b.producer_epoch, b.base_sequence)
@@ -426,18 +430,23 @@ class Sender:
                 )
                 continue
             code = pr["error_code"]
-            if b.piece_limit and (code == 0 or not self.idempotent):
-                if code == 0:
+            if b.piece_limit:
+                if code == 0 or code == _DUPLICATE_SEQUENCE:
                     self._piece_settled(b, pr["base_offset"], pr["log_append_time_ms"], None, now, succeeded)
                     continue
-                if code == _MESSAGE_TOO_LARGE:
-                    if not self._split(b, now):  # one record, too large alone: it fails, the rest go on
-                        err = for_code(code)(
-                            f"{b.topic}-{b.partition}: record {b.piece_start} of the batch is too large"
-                        )
+                if code == _MESSAGE_TOO_LARGE and not self._split(b, now):
+                    # one record, too large alone: it fails, the rest go on (see module docstring)
+                    err = for_code(code)(
+                        f"{b.topic}-{b.partition}: record {b.piece_start} of the batch is too large"
+                    )
+                    if self.idempotent:
+                        self._fail(b, err, now)
+                        self._request_bump(f"a record with sequence {b.base_sequence} failed: {err}")
+                    else:
                         self._piece_settled(b, -1, -1, err, now, succeeded)
+                if code == _MESSAGE_TOO_LARGE:
                     continue
-            elif code == _MESSAGE_TOO_LARGE and not self.idempotent and len(b.records) > 1:
+            elif code == _MESSAGE_TOO_LARGE and len(b.records) > 1:
                 self._split(b, now)
                 continue
             if code == 0 or code == _DUPLICATE_SEQUENCE:
@@ -471,7 +480,7 @@ class Sender:
         b.piece_limit = (count + 1) // 2
         b.encoded = None
         b.attempts = 0
-        self.acc.reenqueue(b, now, by_sequence=False)
+        self.acc.reenqueue(b, now, by_sequence=self.idempotent)
         return True
 
     def _piece_settled(
@@ -489,16 +498,29 @@ class Sender:
             b.segments = []
         b.segments.append((b.piece_start, base_offset, log_append_time, err))
         n = b.piece_end - b.piece_start
+        if (
+            err is None
+            and self.idempotent
+            and b.base_sequence >= 0
+            and b.producer_epoch == self.producer_epoch
+        ):
+            key = (b.topic, b.partition)
+            last = (b.base_sequence + n - 1) & _SEQ_MAX
+            prev = self._last_acked.get(key, -1)
+            if prev < 0 or _seq_after(last, prev):
+                self._last_acked[key] = last
         if err is None:
             self.metrics.record_send.record(n, now=now)
         else:
             self.metrics.record_error.record(n, now=now)
             log.warning("producer: %d record(s) for %s-%s failed: %s", n, b.topic, b.partition, err)
+        if b.base_sequence >= 0:
+            b.base_sequence = (b.base_sequence + n) & _SEQ_MAX  # the next piece's first sequence
         b.piece_start = b.piece_end
         b.encoded = None
         if b.piece_start < len(b.records):
             b.attempts = 0
-            self.acc.reenqueue(b, now, by_sequence=False)
+            self.acc.reenqueue(b, now, by_sequence=self.idempotent)
             return
         self._splitting.discard((b.topic, b.partition))
         first = b.segments[0]
