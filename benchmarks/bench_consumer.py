@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_consumer.py [--records 200000] [--size 100] [--repeat 3]
+    .venv/bin/python benchmarks/bench_consumer.py [--records 200000] [--size 100] [--repeat 5]
         [--brokers tansu,embedded] [--clients kafkakit,kafka-python,aiokafka,confluent-kafka]
         [--profile /tmp/consumer.prof]
 
@@ -208,7 +208,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--records", type=int, default=200_000)
     ap.add_argument("--size", type=int, default=100)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--brokers", default="tansu,embedded")
     ap.add_argument("--clients", default=",".join(CLIENTS))
     ap.add_argument("--profile", default="")

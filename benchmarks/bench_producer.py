@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_producer.py [--records 200000] [--size 100] [--repeat 3]
+    .venv/bin/python benchmarks/bench_producer.py [--records 200000] [--size 100] [--repeat 5]
         [--only kafkakit,kafka-python,aiokafka,confluent] [--broker tansu|embedded]
         [--bootstrap HOST:PORT] [--profile FILE]
 
@@ -201,7 +201,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--records", type=int, default=200_000)
     ap.add_argument("--size", type=int, default=100)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--only", default=",".join(CLIENTS))
     ap.add_argument("--broker", default="tansu", choices=["tansu", "embedded"])
     ap.add_argument("--bootstrap", default=None, help="use this broker instead of starting one")
