@@ -35,11 +35,14 @@ from typing import Any, NamedTuple
 
 from kafkakit.client.connection import BrokerConnection, ReconnectBackoff
 from kafkakit.errors import (
+    IllegalSaslStateError,
     KafkaConnectionError,
     KafkaError,
     KafkaTimeoutError,
     NoBrokersAvailable,
     RebootstrapRequiredError,
+    SaslAuthenticationFailedError,
+    UnsupportedSaslMechanismError,
     for_code,
 )
 from kafkakit.protocol.apis import API_BY_NAME
@@ -53,6 +56,8 @@ __all__ = ["AsyncClient", "ClusterMetadata", "TopicMetadata"]
 _UNKNOWN_TOPIC = 3
 _LEADER_NOT_AVAILABLE = 5
 _CONNECT_TIMEOUT_CAP = 10.0
+# a bootstrap that fails with these is given up at once: new attempts would fail the same way
+_AUTH_ERRORS = (SaslAuthenticationFailedError, UnsupportedSaslMechanismError, IllegalSaslStateError)
 
 
 class TopicMetadata(NamedTuple):
@@ -265,6 +270,8 @@ class AsyncClient:
                 remaining = deadline - time.monotonic()
                 try:
                     await self._refresh_from(node_id, max(remaining, 0.05))
+                except _AUTH_ERRORS:
+                    raise  # wrong credentials or mechanism: retrying cannot help (as the Java client)
                 except (KafkaError, OSError, asyncio.TimeoutError) as exc:
                     last = exc
                     continue
