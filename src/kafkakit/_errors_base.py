@@ -100,6 +100,10 @@ class KafkaConnectionError(InvalidMetadataError):
     """A connection to a broker failed or broke; the client reconnects after refreshing metadata."""
 
 
+class TLSVerificationError(KafkaError):
+    """The broker's TLS certificate failed verification (CA, expiry or host name): not retried."""
+
+
 class CorrelationIdError(RetriableError, KafkaProtocolError):
     """A response's correlation id does not match the request it should answer."""
 

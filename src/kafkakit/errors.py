@@ -44,6 +44,7 @@ from kafkakit._errors_base import (  # noqa: F401 - re-exported
     QuotaViolationError,
     RetriableError,
     StaleMetadata,
+    TLSVerificationError,
     TooManyInFlightRequests,
     TransactionAbortedError,
     UnknownBrokerIdError,

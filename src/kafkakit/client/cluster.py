@@ -42,6 +42,7 @@ from kafkakit.errors import (
     NoBrokersAvailable,
     RebootstrapRequiredError,
     SaslAuthenticationFailedError,
+    TLSVerificationError,
     UnsupportedSaslMechanismError,
     for_code,
 )
@@ -57,7 +58,12 @@ _UNKNOWN_TOPIC = 3
 _LEADER_NOT_AVAILABLE = 5
 _CONNECT_TIMEOUT_CAP = 10.0
 # a bootstrap that fails with these is given up at once: new attempts would fail the same way
-_AUTH_ERRORS = (SaslAuthenticationFailedError, UnsupportedSaslMechanismError, IllegalSaslStateError)
+_AUTH_ERRORS = (
+    SaslAuthenticationFailedError,
+    UnsupportedSaslMechanismError,
+    IllegalSaslStateError,
+    TLSVerificationError,
+)
 
 
 class TopicMetadata(NamedTuple):

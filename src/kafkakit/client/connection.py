@@ -49,6 +49,7 @@ from kafkakit.errors import (
     KafkaError,
     KafkaTimeoutError,
     SaslAuthenticationFailedError,
+    TLSVerificationError,
     UnsupportedVersionError,
     for_code,
 )
@@ -271,6 +272,13 @@ class BrokerConnection:
         except KafkaError as exc:
             self.close(exc)
             raise
+        except ssl.SSLCertVerificationError as exc:
+            tls_err = TLSVerificationError(
+                f"{self}: TLS certificate verification failed: {exc.verify_message or exc}; "
+                "check ssl_cafile (the CA that signed the broker's certificate) and ssl_check_hostname"
+            )
+            self.close(tls_err)
+            raise tls_err from None
         except (OSError, ssl.SSLError, EOFError) as exc:
             err = KafkaConnectionError(f"{self}: {type(exc).__name__}: {exc}")
             self.close(err)
