@@ -420,6 +420,17 @@ def test_bad_input_gives_one_line_and_a_non_zero_exit(bs: str, topic: str) -> No
     )
     one_error_line(run("consume", topic, "-p", "4", "-b", bs), 1, rf"topic '{topic}' has no partition 4")
 
+    # -X client configs reach the clients: a mechanism the embedded broker does not enable is refused
+    one_error_line(
+        run("topics", "list", "-b", bs, "-X", "no_such_key=1"), 1, r"-X no_such_key: not a client config"
+    )
+    one_error_line(run("topics", "list", "-b", bs, "-X", "novalue"), 1, r"-X 'novalue': expected KEY=VALUE")
+    sasl = ["-X", "security.protocol=SASL_PLAINTEXT", "-X", "sasl_mechanism=PLAIN"]
+    sasl += ["-X", "sasl_plain_username=u", "-X", "sasl_plain_password=1234"]
+    one_error_line(
+        run("topics", "list", "-b", bs, *sasl), 1, r"UnsupportedSaslMechanismError: .*PLAIN refused"
+    )
+
 
 def test_console_script_version_and_broker_subcommand(bs: str, embedded_broker_process: Any) -> None:
     exe = shutil.which("kafkakit") or str(Path(sys.executable).with_name("kafkakit"))

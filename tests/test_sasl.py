@@ -184,3 +184,42 @@ def test_mechanism_the_broker_does_not_enable(embedded_broker_module: Any) -> No
     """The embedded broker enables no SASL mechanism: the refusal names what the broker offers."""
     with pytest.raises(UnsupportedSaslMechanismError, match="PLAIN refused"):
         KafkaConsumer(bootstrap_servers=embedded_broker_module.bootstrap_servers, **auth("PLAIN"))
+
+
+def test_command_line_with_sasl(sasl_kafka: SaslKafka) -> None:
+    """``kafkakit produce``/``consume`` with ``-X`` client configs authenticate with SCRAM."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.infra import REPO_ROOT
+
+    topic = f"sasl-cli-{uuid.uuid4().hex[:6]}"
+    user, pw = MECHANISMS["SCRAM-SHA-512"]
+    x = ["-b", sasl_kafka.sasl_bootstrap, "-X", "security_protocol=SASL_PLAINTEXT"]
+    x += [
+        "-X",
+        "sasl_mechanism=SCRAM-SHA-512",
+        "-X",
+        f"sasl_plain_username={user}",
+        "-X",
+        f"sasl_plain_password={pw}",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "src")}
+
+    def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        out = subprocess.run(
+            [sys.executable, "-m", "kafkakit", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
+        assert out.returncode == 0, out.stderr
+        return out
+
+    cli("topics", "create", topic, *x)
+    cli("produce", topic, *x, stdin="one\ntwo\nthree\n")
+    got = cli("consume", topic, "--from-beginning", "-n", "3", *x)
+    assert got.stdout.splitlines() == ["one", "two", "three"]

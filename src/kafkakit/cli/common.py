@@ -1,8 +1,9 @@
 """Shared pieces of the ``kafkakit`` command line: options, error handling, clients, output.
 
 How it works: ``@kafka_command`` gives a click command the options every command takes
-(``--bootstrap-server``, ``--timeout``, ``--debug``) and hands the function a ``Common`` holding
-them, with helpers that build clients against that server. It also turns any exception into a
+(``--bootstrap-server``, ``--timeout``, ``-X KEY=VALUE`` client configs, ``--debug``) and hands the
+function a ``Common`` holding them, with helpers that build clients against that server: each
+client gets the ``-X`` keys its kind knows (security options reach every client). It also turns any exception into a
 ``CliError``: one line on stderr (``kafkakit <command>: error: ...``) and exit code 1, with the
 traceback printed first under ``--debug``. Output helpers render rich tables (never wrapped when
 stdout is not a terminal) and JSON.
@@ -22,7 +23,7 @@ import sys
 import traceback
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -77,29 +78,69 @@ class Common:
     bootstrap_server: str | None
     timeout: float
     debug: bool
+    extra: dict[str, Any] = field(default_factory=dict)  # -X KEY=VALUE
 
-    def _base(self) -> dict[str, Any]:
+    def _base(self, kind: str) -> dict[str, Any]:
+        from kafkakit.client.config import config_keys
+
         if self.bootstrap_server is None:
             raise CliError("no --bootstrap-server given")
+        known = config_keys(kind)
         return {
             "bootstrap_servers": self.bootstrap_server,
             "bootstrap_timeout_ms": int(self.timeout * 1000),
+            **{k: v for k, v in self.extra.items() if k in known},
         }
 
     def admin(self) -> KafkaAdminClient:
         from kafkakit import KafkaAdminClient
 
-        return KafkaAdminClient(client_id="kafkakit-cli-admin", **self._base())
+        return KafkaAdminClient(**{"client_id": "kafkakit-cli-admin", **self._base("admin")})
 
     def producer(self, **configs: Any) -> KafkaProducer:
         from kafkakit import KafkaProducer
 
-        return KafkaProducer(**{"client_id": "kafkakit-cli-producer", **self._base(), **configs})
+        return KafkaProducer(**{"client_id": "kafkakit-cli-producer", **configs, **self._base("producer")})
 
     def consumer(self, *topics: str, **configs: Any) -> KafkaConsumer:
         from kafkakit import KafkaConsumer
 
-        return KafkaConsumer(*topics, **{"client_id": "kafkakit-cli-consumer", **self._base(), **configs})
+        return KafkaConsumer(
+            *topics, **{"client_id": "kafkakit-cli-consumer", **configs, **self._base("consumer")}
+        )
+
+
+def client_configs(pairs: Sequence[str]) -> dict[str, Any]:
+    """``-X KEY=VALUE`` options as client configs: kafka-python's names (dots read as underscores),
+    values as int, float, bool or None when they read so, else strings. Unknown keys are refused."""
+    from kafkakit.client.config import config_keys
+
+    known = config_keys("producer") | config_keys("consumer") | config_keys("admin")
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key = key.strip().replace(".", "_").replace("-", "_")
+        if not sep or not key:
+            raise CliError(f"-X {pair!r}: expected KEY=VALUE, e.g. -X security_protocol=SASL_SSL")
+        if key not in known:
+            raise CliError(f"-X {key}: not a client config (kafka-python's names, e.g. sasl_mechanism)")
+        value: Any = text
+        low = text.strip().lower()
+        if low in ("true", "false"):
+            value = low == "true"
+        elif low in ("none", "null"):
+            value = None
+        else:
+            for conv in (int, float):
+                try:
+                    value = conv(text)
+                    break
+                except ValueError:
+                    continue
+        if key.endswith(("_password", "_username", "_id", "_name")) and isinstance(value, (int, float)):
+            value = text  # (a numeric password is still a string)
+        out[key] = value
+    return out
 
 
 def topic_partitions(admin: KafkaAdminClient, topic: str) -> list[int]:
@@ -126,12 +167,19 @@ def kafka_command_with(bootstrap_default: str | None, bootstrap_help: str) -> Ca
 def _decorate(fn: F, *, bootstrap_default: str | None, bootstrap_help: str) -> F:
 
     @functools.wraps(fn)
-    def wrapper(*args: Any, bootstrap_server: str | None, timeout: float, debug: bool, **kwargs: Any) -> Any:
+    def wrapper(
+        *args: Any,
+        bootstrap_server: str | None,
+        timeout: float,
+        client_config: tuple[str, ...],
+        debug: bool,
+        **kwargs: Any,
+    ) -> Any:
         ctx = click.get_current_context()
         root = ctx.find_root()
         debug = debug or bool((root.obj or {}).get("debug"))
         setup_logging(debug)
-        common = Common(bootstrap_server, timeout, debug)
+        common = Common(bootstrap_server, timeout, debug, client_configs(client_config))
         try:
             return fn(common, *args, **kwargs)
         except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt):
@@ -158,6 +206,14 @@ def _decorate(fn: F, *, bootstrap_default: str | None, bootstrap_help: str) -> F
             show_default=True,
             metavar="SECONDS",
             help="How long to wait for the cluster to answer before giving up.",
+        ),
+        click.option(
+            "--client-config",
+            "-X",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="A client config, repeatable (kafka-python's names), e.g. -X security_protocol=SASL_SSL "
+            "-X sasl_mechanism=SCRAM-SHA-256 -X sasl_plain_username=me -X ssl_cafile=ca.pem.",
         ),
         click.option("--debug", is_flag=True, help="Show library logs and full tracebacks."),
     ]

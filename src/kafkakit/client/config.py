@@ -152,6 +152,11 @@ _TABLES: dict[str, dict[str, Any]] = {
 }
 
 
+def config_keys(kind: str) -> frozenset[str]:
+    """The config keys a client kind ("producer", "consumer", "admin") accepts."""
+    return frozenset(_TABLES[kind])
+
+
 # --- parsing helpers --------------------------------------------------------------------------
 
 _SCHEME = re.compile(r"^[A-Za-z0-9_]+://")
