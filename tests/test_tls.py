@@ -1,8 +1,8 @@
-"""TLS against Apache Kafka: security_protocol SSL and SASL_SSL (PLAIN).
+"""TLS against Apache Kafka: security_protocol SSL, SASL_SSL (PLAIN), and client certificates.
 
 A throwaway CA and a broker certificate for 127.0.0.1 are made with the openssl command line; one
 Apache Kafka node (KRaft) gets an SSL listener and a SASL_SSL listener beside its PLAINTEXT one,
-using them as a PEM keystore. kafkakit's producer and group consumer verify the broker against the
+using them as a PEM keystore, and a third SSL listener that requires a client certificate. kafkakit's producer and group consumer verify the broker against the
 CA (ssl_cafile), host name included; librdkafka (confluent-kafka), verifying on its own, reads
 back what kafkakit wrote. A client that does not trust the CA fails at construction, at once.
 """
@@ -69,6 +69,23 @@ def make_certificates(d: Path) -> tuple[Path, Path]:
         "-out", "broker.pem", "-days", "2", "-extfile", "san.cnf",
     )  # fmt: skip
     run("pkcs8", "-topk8", "-nocrypt", "-in", "broker.key", "-out", "broker.pk8")
+    # a client certificate from the same CA, for the listener that requires one
+    run(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "client.key",
+        "-out",
+        "client.csr",
+        "-subj",
+        "/CN=client",
+    )
+    run(
+        "x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "client.pem", "-days", "2",
+    )  # fmt: skip
     keystore = d / "keystore.pem"
     keystore.write_bytes((d / "broker.pk8").read_bytes() + (d / "broker.pem").read_bytes())
     return d / "ca.pem", keystore
@@ -80,19 +97,24 @@ class TlsKafka:
 
         self.dir = make_temp_dir("kafkakit-tls-")
         self.ca, keystore = make_certificates(self.dir)
-        self.ssl_port, self.sasl_ssl_port = free_port(), free_port()
-        ports = (self.ssl_port, self.sasl_ssl_port)
+        self.ssl_port, self.sasl_ssl_port, self.mtls_port = free_port(), free_port(), free_port()
+        ports = (self.ssl_port, self.sasl_ssl_port, self.mtls_port)
+        ca = self.ca
 
         class Cluster(ak.KafkaCluster):
             def _server_config(self, node: Any, voters: str) -> dict[str, str]:
                 cfg = super()._server_config(node, voters)
                 extra = f",SSL://127.0.0.1:{ports[0]},SASL_SSL://127.0.0.1:{ports[1]}"
+                extra += f",MTLS://127.0.0.1:{ports[2]}"
                 cfg["listeners"] += extra
                 cfg["advertised.listeners"] += extra
-                cfg["listener.security.protocol.map"] += ",SSL:SSL,SASL_SSL:SASL_SSL"
-                for listener in ("ssl", "sasl_ssl"):
+                cfg["listener.security.protocol.map"] += ",SSL:SSL,SASL_SSL:SASL_SSL,MTLS:SSL"
+                for listener in ("ssl", "sasl_ssl", "mtls"):
                     cfg[f"listener.name.{listener}.ssl.keystore.type"] = "PEM"
                     cfg[f"listener.name.{listener}.ssl.keystore.location"] = str(keystore)
+                cfg["listener.name.mtls.ssl.client.auth"] = "required"
+                cfg["listener.name.mtls.ssl.truststore.type"] = "PEM"
+                cfg["listener.name.mtls.ssl.truststore.location"] = str(ca)
                 cfg["sasl.enabled.mechanisms"] = "PLAIN"
                 cfg["listener.name.sasl_ssl.plain.sasl.jaas.config"] = (
                     f'org.apache.kafka.common.security.plain.PlainLoginModule required user_{USER}="{PASSWORD}";'
@@ -102,20 +124,27 @@ class TlsKafka:
         self.cluster = Cluster(1, name="kafka-tls")
 
     def bootstrap(self, protocol: str) -> str:
-        return f"127.0.0.1:{self.ssl_port if protocol == 'SSL' else self.sasl_ssl_port}"
+        port = {"SSL": self.ssl_port, "SASL_SSL": self.sasl_ssl_port, "MTLS": self.mtls_port}[protocol]
+        return f"127.0.0.1:{port}"
 
     def client_config(self, protocol: str) -> dict[str, Any]:
         cfg: dict[str, Any] = {
-            "security_protocol": protocol,
+            "security_protocol": "SSL" if protocol == "MTLS" else protocol,
             "ssl_cafile": str(self.ca),
             "ssl_check_hostname": True,
         }
+        if protocol == "MTLS":  # the listener requires a client certificate
+            cfg.update(ssl_certfile=str(self.dir / "client.pem"), ssl_keyfile=str(self.dir / "client.key"))
         if protocol == "SASL_SSL":
             cfg.update(sasl_mechanism="PLAIN", sasl_plain_username=USER, sasl_plain_password=PASSWORD)
         return cfg
 
     def librdkafka_config(self, protocol: str) -> dict[str, Any]:
-        cfg: dict[str, Any] = {"security.protocol": protocol, "ssl.ca.location": str(self.ca)}
+        cfg: dict[str, Any] = {"security.protocol": "SSL" if protocol == "MTLS" else protocol}
+        cfg["ssl.ca.location"] = str(self.ca)
+        if protocol == "MTLS":
+            cfg["ssl.certificate.location"] = str(self.dir / "client.pem")
+            cfg["ssl.key.location"] = str(self.dir / "client.key")
         if protocol == "SASL_SSL":
             cfg.update({"sasl.mechanism": "PLAIN", "sasl.username": USER, "sasl.password": PASSWORD})
         return cfg
@@ -141,7 +170,7 @@ def tls_kafka() -> Iterator[TlsKafka]:
         shutil.rmtree(broker.dir, ignore_errors=True)
 
 
-@pytest.mark.parametrize("protocol", ["SSL", "SASL_SSL"])
+@pytest.mark.parametrize("protocol", ["SSL", "SASL_SSL", "MTLS"])
 def test_produce_consume_over_tls(tls_kafka: TlsKafka, protocol: str) -> None:
     from confluent_kafka import Consumer, TopicPartition
 
@@ -180,6 +209,18 @@ def test_produce_consume_over_tls(tls_kafka: TlsKafka, protocol: str) -> None:
         assert [m.value for m in consumer] == values
     finally:
         consumer.close()
+
+
+def test_listener_requiring_a_client_certificate_refuses_a_client_without_one(tls_kafka: TlsKafka) -> None:
+    from kafkakit.errors import KafkaError
+
+    with pytest.raises(KafkaError):
+        KafkaProducer(
+            bootstrap_servers=tls_kafka.bootstrap("MTLS"),
+            security_protocol="SSL",
+            ssl_cafile=str(tls_kafka.ca),
+            bootstrap_timeout_ms=3000,
+        )
 
 
 def test_untrusted_certificate_fails_at_once(tls_kafka: TlsKafka) -> None:
