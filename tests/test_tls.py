@@ -1,10 +1,11 @@
 """TLS against Apache Kafka: security_protocol SSL, SASL_SSL (PLAIN), and client certificates.
 
 A throwaway CA and a broker certificate for 127.0.0.1 are made with the openssl command line; one
-Apache Kafka node (KRaft) gets an SSL listener and a SASL_SSL listener beside its PLAINTEXT one,
-using them as a PEM keystore, and a third SSL listener that requires a client certificate. kafkakit's producer and group consumer verify the broker against the
-CA (ssl_cafile), host name included; librdkafka (confluent-kafka), verifying on its own, reads
-back what kafkakit wrote. A client that does not trust the CA fails at construction, at once.
+Apache Kafka node (KRaft) gets, beside its PLAINTEXT listener, an SSL listener, a SASL_SSL one and
+an SSL one that requires a client certificate, all with that PEM keystore. kafkakit's producer and
+group consumer verify the broker against the CA (ssl_cafile), host name included; librdkafka
+(confluent-kafka), verifying on its own, reads back what kafkakit wrote. A client that does not
+trust the CA fails at construction, at once.
 """
 
 from __future__ import annotations
