@@ -29,6 +29,7 @@ from kafkakit.errors import (
     KafkaConnectionError,
     KafkaTimeoutError,
     NoBrokersAvailable,
+    TLSVerificationError,
 )
 from kafkakit.protocol import frame as F
 from kafkakit.protocol.apis import API_BY_KEY, api
@@ -531,6 +532,7 @@ def test_tls_connection_through_a_tls_proxy(bootstrap: str, run: Callable[..., A
                 await untrusted.connect(10)
                 failure = "connected"
             except KafkaConnectionError as exc:
+                assert isinstance(exc, TLSVerificationError) and not exc.retriable
                 failure = str(exc)
             return len(resp["brokers"]), failure
         finally:

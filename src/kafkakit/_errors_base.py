@@ -100,8 +100,11 @@ class KafkaConnectionError(InvalidMetadataError):
     """A connection to a broker failed or broke; the client reconnects after refreshing metadata."""
 
 
-class TLSVerificationError(KafkaError):
+class TLSVerificationError(KafkaConnectionError):
     """The broker's TLS certificate failed verification (CA, expiry or host name): not retried."""
+
+    retriable = False
+    invalid_metadata = False
 
 
 class CorrelationIdError(RetriableError, KafkaProtocolError):

@@ -274,7 +274,7 @@ class BrokerConnection:
             raise
         except ssl.SSLCertVerificationError as exc:
             tls_err = TLSVerificationError(
-                f"{self}: TLS certificate verification failed: {exc.verify_message or exc}; "
+                f"{self}: TLS certificate verification failed ({exc}); "
                 "check ssl_cafile (the CA that signed the broker's certificate) and ssl_check_hostname"
             )
             self.close(tls_err)
