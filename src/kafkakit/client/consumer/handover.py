@@ -123,6 +123,28 @@ class HandOver:
             )
             b.next_offset = decoded.next_offset
 
+    def _front(self, held: list[FetchedBatch]) -> FetchedBatch | None:
+        """The first live batch of the buffer, decoded, left in place; stale batches ahead of it are
+        dropped (counted as started, so the fetcher may go on) and paused ones moved to ``held``."""
+        buf = self.buffer
+        while buf:
+            b = buf[0]
+            state = b.state
+            if state.generation != b.generation or state.revoked:
+                buf.popleft()
+                if not b.counted:
+                    b.counted = True
+                    state.drained += 1
+                    self.wakeup_threadsafe()
+                continue
+            if state.paused:
+                held.append(buf.popleft())
+                continue
+            if b.pending is not None:
+                self._materialize(b)
+            return b
+        return None
+
     def has_data(self) -> bool:
         return bool(self.buffer)
 
@@ -139,21 +161,11 @@ class HandOver:
         consumed_bytes = 0
         self.count_fast()
         try:
-            while buf and n < max_records:
-                b = buf[0]
+            while n < max_records:
+                b = self._front(held)
+                if b is None:
+                    break
                 state = b.state
-                if state.generation != b.generation or state.revoked:
-                    buf.popleft()
-                    if not b.counted:
-                        b.counted = True
-                        state.drained += 1
-                        nudge = True
-                    continue
-                if state.paused:
-                    held.append(buf.popleft())
-                    continue
-                if b.pending is not None:
-                    self._materialize(b)
                 if b.error is not None and b.index >= len(b.records):
                     if out:
                         break
@@ -247,37 +259,25 @@ class HandOver:
         self.count_fast()
         held: list[FetchedBatch] = []
         try:
-            while buf:
-                b = buf[0]
-                state = b.state
-                if state.generation != b.generation or state.revoked:
-                    buf.popleft()
-                    if not b.counted:
-                        b.counted = True
-                        state.drained += 1
-                        self.wakeup_threadsafe()
-                    continue
-                if state.paused:
-                    held.append(buf.popleft())
-                    continue
-                if b.pending is not None:
-                    self._materialize(b)
-                if b.error is not None and b.index >= len(b.records):
-                    raise b.error
-                if not b.counted:
-                    b.counted = True
-                    state.drained += 1
-                    self.wakeup_threadsafe()
-                    self.metrics.bytes_consumed.record(b.size)
-                if b.error is None:
-                    buf.popleft()
-                    return b
-                # hand out the good records; the error stays for the next call
-                good = FetchedBatch(b.tp, state, b.generation, b.records[b.index :], b.error_offset or 0)
-                good.counted = True
-                b.index = len(b.records)
-                return good
-            return None
+            b = self._front(held)
+            if b is None:
+                return None
+            state = b.state
+            if b.error is not None and b.index >= len(b.records):
+                raise b.error
+            if not b.counted:
+                b.counted = True
+                state.drained += 1
+                self.wakeup_threadsafe()
+                self.metrics.bytes_consumed.record(b.size)
+            if b.error is None:
+                buf.popleft()
+                return b
+            # hand out the good records; the error stays for the next call
+            good = FetchedBatch(b.tp, state, b.generation, b.records[b.index :], b.error_offset or 0)
+            good.counted = True
+            b.index = len(b.records)
+            return good
         finally:
             if held:
                 buf.extendleft(reversed(held))
