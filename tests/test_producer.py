@@ -223,21 +223,26 @@ def test_max_request_size_fails_the_future(bootstrap: str, topic_name: str, prod
     assert p.send(topic, b"small").get(30).offset >= 0
 
 
+def small_message_topic(bootstrap: str, bootstrap_broker: str, name: str) -> None:
+    """A one-partition topic with max.message.bytes=2000 (made by librdkafka's admin client), its
+    leader ready; skips on tansu, which does not keep topic configs."""
+    if bootstrap_broker == "tansu":
+        pytest.skip("tansu does not keep topic configs")
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    peer = AdminClient({"bootstrap.servers": bootstrap})
+    for f in peer.create_topics([NewTopic(name, 1, 1, config={"max.message.bytes": "2000"})]).values():
+        f.result(30)
+    make_topic(bootstrap, name)  # (waits for the leader)
+
+
 def test_batch_refused_as_too_large_is_split(
     bootstrap: str, bootstrap_broker: str, topic_name: str, producer_factory: Any
 ) -> None:
     """A topic whose max.message.bytes is below the producer's batches: the refused batch is sent again
     in pieces (as the Java client does), every record lands once and in order, its future has its own
     offset, and a record too large on its own fails alone."""
-    if bootstrap_broker == "tansu":
-        pytest.skip("tansu does not keep topic configs")
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    peer = AdminClient({"bootstrap.servers": bootstrap})
-    futs = peer.create_topics([NewTopic(topic_name, 1, 1, config={"max.message.bytes": "2000"})])
-    for f in futs.values():
-        f.result(30)
-    make_topic(bootstrap, topic_name)  # (waits for the leader)
+    small_message_topic(bootstrap, bootstrap_broker, topic_name)
     p = producer_factory(batch_size=65536, linger_ms=200)
     values = [b"r%04d-" % i + b"." * 94 for i in range(100)]
     values.insert(60, b"B" * 3000)
@@ -262,15 +267,7 @@ def test_batch_refused_as_too_large_is_split_idempotent(
     """The same with idempotence: pieces carry their records' sequences, so nothing is duplicated or
     reordered; a record too large on its own fails (with what was batched after it) and later
     sends go on under a bumped epoch."""
-    if bootstrap_broker == "tansu":
-        pytest.skip("tansu does not keep topic configs")
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    peer = AdminClient({"bootstrap.servers": bootstrap})
-    futs = peer.create_topics([NewTopic(topic_name, 1, 1, config={"max.message.bytes": "2000"})])
-    for f in futs.values():
-        f.result(30)
-    make_topic(bootstrap, topic_name)
+    small_message_topic(bootstrap, bootstrap_broker, topic_name)
     p = producer_factory(batch_size=65536, linger_ms=200, enable_idempotence=True, acks="all")
     first = [b"a%04d-" % i + b"." * 94 for i in range(100)]
     sent = [p.send(topic_name, v) for v in first]

@@ -18,7 +18,7 @@ import pytest
 
 from kafkakit import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafkakit.errors import SaslAuthenticationFailedError, UnsupportedSaslMechanismError
-from tests.infra import free_port
+from tests.infra import free_port, librdkafka_values
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -112,31 +112,10 @@ def auth(mechanism: str, password: str | None = None) -> dict[str, Any]:
 
 def ck_read(bootstrap: str, mechanism: str, topic: str, n: int) -> list[bytes]:
     """librdkafka, authenticating on its own: the values of ``topic``'s partition 0."""
-    from confluent_kafka import Consumer, TopicPartition
-
     user, pw = MECHANISMS[mechanism]
-    c = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "security.protocol": "SASL_PLAINTEXT",
-            "sasl.mechanism": mechanism,
-            "sasl.username": user,
-            "sasl.password": pw,
-            "group.id": f"ck-{uuid.uuid4().hex[:8]}",
-            "enable.auto.commit": False,
-        }
-    )
-    try:
-        c.assign([TopicPartition(topic, 0, 0)])
-        out: list[bytes] = []
-        deadline = time.monotonic() + 30
-        while len(out) < n and time.monotonic() < deadline:
-            m = c.poll(0.5)
-            if m is not None and not m.error():
-                out.append(m.value())
-        return out
-    finally:
-        c.close()
+    sasl = {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": mechanism}
+    sasl.update({"sasl.username": user, "sasl.password": pw})
+    return librdkafka_values({"bootstrap.servers": bootstrap, **sasl}, topic, n)
 
 
 @pytest.mark.parametrize("mechanism", list(MECHANISMS))

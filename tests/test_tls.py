@@ -22,7 +22,7 @@ import pytest
 
 from kafkakit import KafkaConsumer, KafkaProducer
 from kafkakit.errors import TLSVerificationError
-from tests.infra import free_port, make_temp_dir
+from tests.infra import free_port, librdkafka_values, make_temp_dir
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -173,8 +173,6 @@ def tls_kafka() -> Iterator[TlsKafka]:
 
 @pytest.mark.parametrize("protocol", ["SSL", "SASL_SSL", "MTLS"])
 def test_produce_consume_over_tls(tls_kafka: TlsKafka, protocol: str) -> None:
-    from confluent_kafka import Consumer, TopicPartition
-
     bs = tls_kafka.bootstrap(protocol)
     topic = f"tls-{protocol.lower()}-{uuid.uuid4().hex[:6]}"
     values = [b"%s-%d" % (protocol.encode(), i) for i in range(30)]
@@ -184,19 +182,7 @@ def test_produce_consume_over_tls(tls_kafka: TlsKafka, protocol: str) -> None:
     finally:
         producer.close()
     assert offsets == list(range(30))
-    peer = Consumer(
-        {"bootstrap.servers": bs, "group.id": f"ck-{topic}", **tls_kafka.librdkafka_config(protocol)}
-    )
-    try:
-        peer.assign([TopicPartition(topic, 0, 0)])
-        seen: list[bytes] = []
-        deadline = time.monotonic() + 30
-        while len(seen) < 30 and time.monotonic() < deadline:
-            m = peer.poll(0.5)
-            if m is not None and not m.error():
-                seen.append(m.value())
-    finally:
-        peer.close()
+    seen = librdkafka_values({"bootstrap.servers": bs, **tls_kafka.librdkafka_config(protocol)}, topic, 30)
     assert seen == values
     consumer = KafkaConsumer(
         topic,

@@ -51,6 +51,7 @@ __all__ = [
     "release_port",
     "ManagedProcess",
     "kill_all_processes",
+    "librdkafka_values",
     "wait_until",
     "tail",
     "log_excerpt",
@@ -847,3 +848,22 @@ def wait_for_kafka_api(
 
     wait_until(ready, timeout=timeout, what=f"{what} on {host}:{port}", abort=abort)
     return time.monotonic() - t0
+
+
+def librdkafka_values(config: dict[str, Any], topic: str, n: int, timeout: float = 30.0) -> list[bytes]:
+    """Values of ``topic``'s partition 0 from offset 0, read by confluent-kafka (librdkafka) with
+    ``config`` (bootstrap.servers and any security settings): the independent read-back."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    c = Consumer({"group.id": f"ck-{topic}", "enable.auto.commit": False, **config})
+    try:
+        c.assign([TopicPartition(topic, 0, 0)])
+        out: list[bytes] = []
+        deadline = time.monotonic() + timeout
+        while len(out) < n and time.monotonic() < deadline:
+            m = c.poll(0.5)
+            if m is not None and not m.error():
+                out.append(m.value())
+        return out
+    finally:
+        c.close()
